@@ -1,0 +1,106 @@
+"""Order-book spread, depth bands, imbalance and slippage (API.md, "Liquidity")."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .report import Report
+
+COLUMNS = ["side", "price", "quantity", "notional", "cum_quantity", "cum_notional",
+           "distance_bps"]
+BANDS_BPS = (10, 50, 100, 200)
+_EPS_BPS = 1e-9   # bands are inclusive; absorb float rounding of a level exactly on the edge
+
+
+def liquidity_report(bids: pd.DataFrame, asks: pd.DataFrame, *, params: dict,
+                     notionals: list[float]) -> Report:
+    warnings: list[str] = []
+    best_bid = _num(bids["price"].iloc[0]) if len(bids) else None
+    best_ask = _num(asks["price"].iloc[0]) if len(asks) else None
+    mid = spread = spread_bps = None
+    if best_bid is None or best_ask is None:
+        empty = [s for s, f in (("bid", bids), ("ask", asks)) if not len(f)]
+        warnings.append(f"The order book has no {' and no '.join(empty)} levels: "
+                        "mid, spread and impact are undefined.")
+    elif best_ask < best_bid:
+        warnings.append(f"The order book is crossed (best ask {best_ask} < best bid "
+                        f"{best_bid}): mid, spread and impact are undefined.")
+    else:
+        mid = (best_bid + best_ask) / 2
+        spread = best_ask - best_bid
+        spread_bps = spread / mid * 1e4 if mid > 0 else None
+
+    levels = pd.concat([_side(bids, "bid", mid), _side(asks, "ask", mid)], ignore_index=True)
+    levels = levels[COLUMNS]
+    summary = {"best_bid": best_bid, "best_ask": best_ask, "mid": mid, "spread": spread,
+               "spread_bps": spread_bps, "bands": _bands(levels, mid),
+               "slippage": [], "levels": {"bids": len(bids), "asks": len(asks)}}
+    for side, book in (("buy", asks), ("sell", bids)):
+        walks = _walk(book, np.asarray(notionals, dtype="float64"), mid)
+        summary["slippage"] += [{"notional": float(n), "side": side, **w}
+                                for n, w in zip(notionals, walks)]
+    short = [f"{s['side']} {s['notional']:,.0f}" for s in summary["slippage"] if not s["filled"]]
+    if short:
+        warnings.append(f"The fetched book is too thin to fill {', '.join(short)}; figures "
+                        "are for what it did fill (see filled_notional); a larger depth may help.")
+    symbol = params.get("symbol")
+    return Report(analysis="liquidity", params=params, tables={"levels": levels},
+                  summary=summary, warnings=warnings,
+                  title=f"Order-book liquidity: {symbol}" if symbol else "Order-book liquidity")
+
+
+def _side(book: pd.DataFrame, side: str, mid: float | None) -> pd.DataFrame:
+    price, qty = book["price"].to_numpy(float), book["quantity"].to_numpy(float)
+    notional = price * qty
+    return pd.DataFrame({
+        "side": pd.Series([side] * len(book), dtype="str"),
+        "price": price, "quantity": qty, "notional": notional,
+        "cum_quantity": np.cumsum(qty), "cum_notional": np.cumsum(notional),
+        "distance_bps": (price - mid) / mid * 1e4 if mid else np.full(len(book), np.nan),
+    })
+
+
+def _bands(levels: pd.DataFrame, mid: float | None) -> list[dict]:
+    if not mid:
+        return [{"bps": bps, "bid_notional": None, "ask_notional": None, "imbalance": None}
+                for bps in BANDS_BPS]
+    away, is_bid = levels["distance_bps"].abs(), levels["side"] == "bid"
+    out = []
+    for bps in BANDS_BPS:
+        inside = away <= bps + _EPS_BPS
+        bid = float(levels["notional"][inside & is_bid].sum())
+        ask = float(levels["notional"][inside & ~is_bid].sum())
+        out.append({"bps": bps, "bid_notional": bid, "ask_notional": ask,
+                    "imbalance": (bid - ask) / (bid + ask) if bid + ask > 0 else None})
+    return out
+
+
+def _walk(book: pd.DataFrame, targets: np.ndarray, mid: float | None) -> list[dict]:
+    """Spend each target of quote currency down one side, best level first."""
+    price, qty = book["price"].to_numpy(float), book["quantity"].to_numpy(float)
+    cum_n, cum_q = np.cumsum(price * qty), np.cumsum(qty)
+    total_n = cum_n[-1] if len(cum_n) else 0.0
+    spent = np.minimum(targets, total_n)
+    # k: the level where the cumulative notional first reaches what is spent; the fill there
+    # is partial, every level before it is taken whole.
+    k = np.minimum(np.searchsorted(cum_n, spent, side="left"), max(len(cum_n) - 1, 0))
+    if len(cum_n):
+        prev_n = np.where(k > 0, cum_n[k - 1], 0.0)
+        prev_q = np.where(k > 0, cum_q[k - 1], 0.0)
+        base = prev_q + (spent - prev_n) / price[k]
+    else:
+        base = np.zeros_like(targets)
+    out = []
+    for t, s, b in zip(targets, spent, base):
+        avg = s / b if b > 0 else None
+        out.append({"avg_price": _num(avg) if avg is not None else None,
+                    "impact_bps": _num(abs(avg - mid) / mid * 1e4) if avg and mid else None,
+                    "filled": bool(s >= t), "filled_notional": float(s)})
+    return out
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None

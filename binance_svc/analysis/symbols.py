@@ -1,0 +1,30 @@
+"""Tradable symbols, for discovery and validation (API.md, "Symbols")."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .report import Report
+
+COLUMNS = ["symbol", "base_asset", "quote_asset", "status"]
+
+
+def symbols_report(symbols: pd.DataFrame, *, params: dict, quote: str | None = None,
+                   status: str | None = "TRADING") -> Report:
+    """`status=None` keeps every status (BREAK, HALT, ...), not only TRADING."""
+    df = symbols[COLUMNS]
+    if quote:
+        df = df[df["quote_asset"].str.upper() == quote.upper()]
+    if status is not None:
+        df = df[df["status"].str.upper() == status.upper()]
+    df = df.sort_values("symbol", kind="stable").reset_index(drop=True)
+    warnings = []
+    if df.empty:
+        filters = [f"{k} {v.upper()}" for k, v in (("quote", quote), ("status", status)) if v]
+        warnings.append(f"No symbols match {' and '.join(filters)}." if filters
+                        else "Binance listed no symbols.")
+    summary = {"count": len(df),
+               "quote_assets": sorted(map(str, df["quote_asset"].unique())),
+               "status": status}
+    title = f"Symbols quoted in {quote.upper()}" if quote else "Symbols"
+    return Report(analysis="symbols", params=params, tables={"symbols": df},
+                  summary=summary, warnings=warnings, title=title)

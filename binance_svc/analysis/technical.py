@@ -1,0 +1,193 @@
+"""Technical analysis of one symbol: candles with indicators, signals and warnings.
+
+A pure function of a klines frame (binance_svc.upstream.frames.klines_frame schema, oldest
+first); the caller adds provenance (source, stale, fetch time) to the Report.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from . import indicators
+from .report import Report, utcnow
+
+# Candles the upstream layer fetches before the window asked for, so that every returned row
+# has every indicator: SMA50 needs 49 earlier candles and the MACD signal 33, and the EMA and
+# RSI recursions, seeded with simple means, have forgotten their seed after ~200 candles
+# (0.86^200 ~ 1e-13 for EMA12, (13/14)^200 ~ 4e-7 for RSI14), so a row's values no longer
+# depend on where the fetch happened to start.
+WARMUP_CANDLES = 200
+
+_HOUR = 3_600_000
+_DAY = 24 * _HOUR
+# Binance kline intervals in milliseconds; 1M is 30 days, an approximation used only for
+# estimates (the gap check skips 1M, the halted check allows for 31-day months).
+INTERVAL_MS = {
+    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
+    "30m": 1_800_000, "1h": _HOUR, "2h": 2 * _HOUR, "4h": 4 * _HOUR, "6h": 6 * _HOUR,
+    "8h": 8 * _HOUR, "12h": 12 * _HOUR, "1d": _DAY, "3d": 3 * _DAY, "1w": 7 * _DAY,
+    "1M": 30 * _DAY,
+}
+
+CANDLE_COLUMNS = ["open_time", "close_time", "open", "high", "low", "close", "volume",
+                  "quote_volume", "trades"]
+INDICATOR_COLUMNS = ["sma_20", "sma_50", "ema_12", "ema_26", "rsi_14", "macd", "macd_signal",
+                     "macd_hist", "bb_middle", "bb_upper", "bb_lower", "bb_percent_b",
+                     "bb_bandwidth"]
+COLUMNS = CANDLE_COLUMNS + INDICATOR_COLUMNS
+
+
+def technical_report(klines: pd.DataFrame, *, params: dict, limit: int, interval: str,
+                     start: datetime | None = None, now: datetime | None = None) -> Report:
+    """Indicators over all of `klines`, then the rows opening at or after `start`, then the
+    last `limit` of those. `now` is when the window ends (the current time unless the
+    request set an end); it only decides whether the last candle is suspiciously old."""
+    if interval not in INTERVAL_MS:
+        raise ValueError(f"unknown interval {interval!r}")
+    symbol = str(params.get("symbol", "this market"))
+    start = _utc(start) if start is not None else None
+    now = _utc(now) if now is not None else pd.Timestamp(utcnow())
+
+    frame = with_indicators(klines)
+    if start is not None:
+        frame = frame[frame["open_time"] >= start]
+    frame = frame.tail(limit).reset_index(drop=True)
+
+    return Report(
+        analysis="technical",
+        params=params,
+        tables={"candles": frame},
+        summary=_summary(frame),
+        warnings=_warnings(frame, klines, symbol=symbol, limit=limit, interval=interval,
+                           start=start, now=now),
+        title=f"Technical analysis — {symbol} {interval}",
+    )
+
+
+def with_indicators(klines: pd.DataFrame) -> pd.DataFrame:
+    """The candle columns of `klines`, oldest first, with every indicator column added."""
+    frame = klines.sort_values("open_time", kind="stable")[CANDLE_COLUMNS]
+    frame = frame.reset_index(drop=True)
+    close = frame["close"].astype("float64")
+    frame["sma_20"] = indicators.sma(close, 20)
+    frame["sma_50"] = indicators.sma(close, 50)
+    frame["ema_12"] = indicators.ema(close, 12)
+    frame["ema_26"] = indicators.ema(close, 26)
+    frame["rsi_14"] = indicators.rsi(close, 14)
+    frame = pd.concat([frame, indicators.macd(close), indicators.bollinger(close)], axis=1)
+    return frame[COLUMNS]
+
+
+def _summary(frame: pd.DataFrame) -> dict:
+    last = frame.iloc[-1] if len(frame) else None
+
+    def value(column: str, row=last):
+        if row is None or pd.isna(row[column]):
+            return None
+        return float(row[column])
+
+    prev = frame.iloc[-2] if len(frame) > 1 else None
+    return {
+        "last_close": value("close"),
+        "last": {c: value(c) for c in INDICATOR_COLUMNS},
+        "signals": _signals(value, prev_hist=value("macd_hist", prev)),
+        "candles": len(frame),
+        "first_open_time": _pydatetime(frame["open_time"].iloc[0]) if len(frame) else None,
+        "last_open_time": _pydatetime(frame["open_time"].iloc[-1]) if len(frame) else None,
+    }
+
+
+def _signals(value, *, prev_hist: float | None) -> dict:
+    rsi, hist, close = value("rsi_14"), value("macd_hist"), value("close")
+    upper, lower = value("bb_upper"), value("bb_lower")
+    sma20, sma50 = value("sma_20"), value("sma_50")
+
+    rsi_signal = None
+    if rsi is not None:
+        rsi_signal = "overbought" if rsi > 70 else "oversold" if rsi < 30 else "neutral"
+
+    # A histogram of exactly 0 counts as bearish, as the contract's "bullish (> 0) / bearish"
+    # reads, so a cross is any change of that classification between the last two candles.
+    macd_signal = None
+    if hist is not None:
+        macd_signal = "bullish" if hist > 0 else "bearish"
+        if prev_hist is not None and (prev_hist > 0) != (hist > 0):
+            macd_signal += "_cross"
+
+    bollinger = None
+    if upper is not None and lower is not None:
+        bollinger = ("above_upper" if close > upper else
+                     "below_lower" if close < lower else "inside")
+
+    trend = None
+    if sma20 is not None and sma50 is not None:
+        trend = "up" if sma20 > sma50 else "down"
+
+    return {"rsi": rsi_signal, "macd": macd_signal, "bollinger": bollinger, "trend": trend}
+
+
+def _warnings(frame: pd.DataFrame, klines: pd.DataFrame, *, symbol: str, limit: int,
+              interval: str, start: pd.Timestamp | None, now: pd.Timestamp) -> list[str]:
+    if frame.empty:
+        since = f" from {_iso(start)}" if start is not None else ""
+        return [f"No {interval} candles exist for {symbol}{since}: the market has no history "
+                "in the window asked for."]
+
+    out = []
+    step = pd.Timedelta(milliseconds=INTERVAL_MS[interval])
+    first = frame["open_time"].iloc[0]
+    if start is None and len(frame) < limit:
+        out.append(f"Only {len(frame)} of the {limit} candles asked for exist: {symbol} has "
+                   f"no older {interval} history.")
+    elif start is not None and first - start >= step and klines["open_time"].min() >= first:
+        out.append(f"{symbol} has no {interval} history before {_iso(first)}, so the candles "
+                   f"start there rather than at {_iso(start)}.")
+
+    # Indicators are undefined only while they warm up, so the rows lacking one come first.
+    lacking = int(frame[INDICATOR_COLUMNS].isna().any(axis=1).sum())
+    if lacking:
+        out.append(f"The first {lacking} of the {len(frame)} candles lack some indicators: "
+                   f"{symbol} has too little {interval} history before them to compute them "
+                   "(SMA50 needs 50 candles, the MACD signal 34). Ask for fewer candles or a "
+                   "later start to get complete rows.")
+
+    if interval != "1M":  # months differ in length, so their step is not a constant
+        steps = frame["open_time"].diff().iloc[1:]
+        gaps = steps[steps != step]
+        if len(gaps):
+            at = gaps.index[0]
+            missing = int(((gaps - step) // step).clip(lower=0).sum())
+            out.append(f"{_count(len(gaps), 'gap')} in the {interval} candles "
+                       f"({_count(missing, 'candle')} missing, usually exchange maintenance): "
+                       f"the first after the candle of {_iso(frame['open_time'].iloc[at - 1])},"
+                       f" the next one opening at {_iso(frame['open_time'].iloc[at])}.")
+
+    # A closed 1M candle may have opened up to 62 days ago (two 31-day months).
+    allowed = 2 * (pd.Timedelta(days=31) if interval == "1M" else step)
+    last = frame["open_time"].iloc[-1]
+    if now - last > allowed:
+        out.append(f"The last candle opened at {_iso(last)}, more than two {interval} "
+                   f"intervals before {_iso(now)}: trading in {symbol} may be halted.")
+    return out
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _utc(t) -> pd.Timestamp:
+    t = pd.Timestamp(t)
+    return t.tz_localize(timezone.utc) if t.tzinfo is None else t.tz_convert(timezone.utc)
+
+
+def _iso(t) -> str:
+    return pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pydatetime(t) -> datetime:
+    return pd.Timestamp(t).to_pydatetime()
+
+
+__all__ = ["technical_report", "with_indicators", "WARMUP_CANDLES", "INTERVAL_MS", "COLUMNS",
+           "CANDLE_COLUMNS", "INDICATOR_COLUMNS"]

@@ -1,0 +1,74 @@
+"""Report -> CSV of one table, written so `pd.read_csv(url, parse_dates=[...])` needs nothing else.
+
+- Header row of column names; lines end with ``\\n`` (RFC 4180 says CRLF, but every CSV reader
+  accepts LF and LF keeps the body byte-identical on every platform).
+- Floats in `repr` (shortest round-trip form, so no precision is lost), ints as ints, booleans as
+  ``true``/``false``, times ISO-8601 UTC with ``Z``, an undefined value as an empty field.
+- A *text* cell starting with ``= + - @``, tab or carriage return is prefixed with ``'`` so a
+  spreadsheet does not run it as a formula (OWASP "CSV injection"); numbers are never touched.
+- ``ctx.bom`` starts the body with a UTF-8 byte-order mark (Excel otherwise guesses the encoding).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidParameter
+from .values import report_filename, table_columns
+
+if TYPE_CHECKING:
+    from ..analysis.report import Report
+    from ..errors import ApiError
+    from .formats import RenderContext
+
+BOM = "\ufeff"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def render_csv(report: Report, ctx: RenderContext) -> bytes:
+    name = ctx.table or report.main_table
+    if name not in report.tables:
+        raise InvalidParameter(
+            f"Unknown table {ctx.table!r}; this resource has: {', '.join(report.tables)}.",
+            param="table", allowed=list(report.tables))
+    columns, values = table_columns(report.tables[name])
+    return _write([columns], zip(*(_cells(v) for v in values)), ctx.bom)
+
+
+def render_csv_error(err: ApiError, ctx: RenderContext) -> bytes:
+    row = ["" if v is None else v for v in (err.status, err.code, err.message, err.param)]
+    return _write([["status", "code", "message", "param"]], [_cells(row)], ctx.bom)
+
+
+def csv_filename(report: Report, table: str | None = None) -> str:
+    """``technical_BTCUSDT_1h_200.csv`` (chars [A-Za-z0-9_.-] only) for Content-Disposition."""
+    return report_filename(report, "csv", table)
+
+
+def _write(header: list[list], rows, bom: bool) -> bytes:
+    buf = io.StringIO()
+    if bom:
+        buf.write(BOM)
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerows([_cells(h) for h in header])
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _cells(values: list) -> list:
+    """One column (or row) of Python values as CSV field strings."""
+    return [_cell(v) for v in values]
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    text = value if isinstance(value, str) else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text

@@ -1,0 +1,108 @@
+"""The renderer registry: one small record per format, and the context every renderer reads.
+
+Negotiation as data (DESIGN.md): a view picks a format with `negotiate.choose_format`, then asks
+`REGISTRY[fmt]` for bytes and `content_type(fmt)` for the header. Errors go through the same
+records; png has no error picture, so its `render_error` is the JSON one (use `render_error`,
+which also returns the matching Content-Type).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..analysis.report import Report
+from ..errors import ApiError
+from . import csv as csv_renderer
+from . import html as html_renderer
+from . import json as json_renderer
+from . import xml as xml_renderer
+from .values import report_filename
+
+DEFAULT_NAV = {"Index": "/", "API docs": "/docs", "OpenAPI": "/openapi.json"}
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of the HTML page's form."""
+
+    name: str
+    label: str
+    value: str = ""
+    kind: str = "text"                   # "text" | "select" | "number"
+    options: tuple = ()                  # select: values, or (value, label) pairs
+    min: float | int | None = None
+    max: float | int | None = None
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What a renderer needs to know about the request, beyond the Report."""
+
+    path: str = ""                       # the resource path, e.g. /api/v1/analysis/technical/BTCUSDT
+    query: dict[str, str] = field(default_factory=dict)   # without format/download/bom
+    links: dict[str, str] = field(default_factory=dict)   # format -> relative ?format= URL
+    table: str | None = None             # CSV: which table; None = the main one
+    bom: bool = False                    # CSV: start with a UTF-8 byte-order mark (Excel)
+    width: int = 1200
+    height: int = 800
+    form: tuple[FormField, ...] = ()
+    form_action: str = ""
+    nav: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_NAV))
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class Renderer:
+    format: str
+    media_type: str
+    charset: str | None
+    binary: bool
+    extension: str
+    render: Callable[[Report, RenderContext], bytes]
+    render_error: Callable[[ApiError, RenderContext], bytes]
+
+    @property
+    def content_type(self) -> str:
+        return f"{self.media_type}; charset={self.charset}" if self.charset else self.media_type
+
+
+def _render_png(report: Report, ctx: RenderContext) -> bytes:
+    # Imported on first use: matplotlib is slow to import and only PNG needs it.
+    from .png import render_png
+    return render_png(report, ctx)
+
+
+# application/json and application/xml carry their encoding themselves (JSON is UTF-8 by
+# RFC 8259, XML says so in its declaration), so a charset parameter would be noise.
+REGISTRY: dict[str, Renderer] = {r.format: r for r in (
+    Renderer("json", "application/json", None, False, "json",
+             json_renderer.render_json, json_renderer.render_json_error),
+    Renderer("html", "text/html", "utf-8", False, "html",
+             html_renderer.render_html, html_renderer.render_html_error),
+    Renderer("csv", "text/csv", "utf-8", False, "csv",
+             csv_renderer.render_csv, csv_renderer.render_csv_error),
+    Renderer("xml", "application/xml", None, False, "xml",
+             xml_renderer.render_xml, xml_renderer.render_xml_error),
+    Renderer("png", "image/png", None, True, "png",
+             _render_png, json_renderer.render_json_error),
+)}
+
+
+def content_type(fmt: str) -> str:
+    """The Content-Type header of a response in fmt, e.g. ``text/csv; charset=utf-8``."""
+    return REGISTRY[fmt].content_type
+
+
+def render(report: Report, fmt: str, ctx: RenderContext) -> bytes:
+    return REGISTRY[fmt].render(report, ctx)
+
+
+def render_error(err: ApiError, fmt: str, ctx: RenderContext) -> tuple[bytes, str]:
+    """(body, Content-Type) of an error in fmt; png and unknown formats fall back to JSON."""
+    fmt = fmt if fmt in REGISTRY and fmt != "png" else "json"
+    return REGISTRY[fmt].render_error(err, ctx), content_type(fmt)
+
+
+def filename(report: Report, fmt: str, table: str | None = None) -> str:
+    """File name for Content-Disposition, e.g. ``technical_BTCUSDT_1h_200.json``."""
+    return report_filename(report, REGISTRY[fmt].extension, table)

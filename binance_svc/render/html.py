@@ -1,0 +1,199 @@
+"""Report -> a whole HTML page; also the error page, the index (GET /) and the Swagger UI page.
+
+Every value reaches the page through an autoescaped Jinja2 template, so nothing a client sent can
+become markup. The pages use no inline style or script (they work under
+``Content-Security-Policy: default-src 'self'``): the look is /static/report.css, the only script
+is /static/docs-init.js on the docs page. Numbers are formatted here, in Python, so the templates
+only place text: thousands separators, decimals by magnitude (per column in tables, so a column
+lines up), ``%`` for ``*_pct`` keys, ``bps`` for ``*_bps`` keys, an em dash for undefined.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import jinja2
+
+from .values import column_values, is_number_dtype, iso_utc, plain_table, py_value
+
+if TYPE_CHECKING:
+    from ..analysis.report import Report
+    from ..errors import ApiError
+    from .formats import RenderContext
+
+STATIC_URL = "/static"
+DOCS_ASSETS_URL = "/docs/assets"
+SPEC_URL = "/openapi.json"
+NULL = "\u2014"  # em dash
+FORMAT_LABELS = {"json": "JSON", "html": "HTML", "csv": "CSV", "xml": "XML", "png": "PNG"}
+# Words the analyses use as labels, and the tone they are shown in.
+TONES = {**dict.fromkeys(("bullish", "bullish_cross", "up", "buy", "bid"), "pos"),
+         **dict.fromkeys(("bearish", "bearish_cross", "down", "sell", "ask"), "neg"),
+         **dict.fromkeys(("overbought", "oversold", "above_upper", "below_lower"), "warn"),
+         **dict.fromkeys(("neutral", "inside"), "neutral")}
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    # Created on first use, once: loading templates at import would slow every worker's boot.
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+        autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True)
+
+
+def _page(template: str, ctx: RenderContext, **values) -> bytes:
+    html = _env().get_template(template).render(
+        nav=ctx.nav, version=ctx.version, static=STATIC_URL, **values)
+    return html.encode("utf-8")
+
+
+def render_html(report: Report, ctx: RenderContext) -> bytes:
+    title = report.title or f"{report.analysis.capitalize()} analysis"
+    extra = [name for name in report.tables if name != report.main_table]
+    csv_link = ctx.links.get("csv")
+    return _page(
+        "report.html", ctx, title=title, report=report, links=ctx.links,
+        format_labels=FORMAT_LABELS, params=_pairs(report.params or {}),
+        data_as_of=iso_utc(report.data_as_of, millis=False) or NULL,
+        generated_at=iso_utc(report.generated_at, millis=False) or NULL,
+        warnings=[str(w) for w in report.warnings],
+        **_summary_parts(py_value(report.summary or {})),
+        main=_table(report.main_table, report.frame,
+                    _with_param(csv_link, "table", report.main_table) if extra and csv_link else None),
+        extra=[_table(name, report.tables[name],
+                      _with_param(csv_link, "table", name) if csv_link else None)
+               for name in extra],
+        chart=ctx.links.get("png"), width=ctx.width, height=ctx.height,
+        form=[_field(f) for f in ctx.form], form_action=ctx.form_action)
+
+
+def render_html_error(err: ApiError, ctx: RenderContext) -> bytes:
+    return _page("error.html", ctx, title=f"{err.status} {err.code.replace('_', ' ')}",
+                 status=err.status, code=err.code, message=err.message, param=err.param,
+                 allowed=[str(a) for a in err.allowed or ()])
+
+
+def render_index(entries: list[dict], ctx: RenderContext) -> bytes:
+    return _page("index.html", ctx, title="binance_svc", entries=entries,
+                 format_labels=FORMAT_LABELS, docs_url="/docs", spec_url=SPEC_URL)
+
+
+def render_docs_page(ctx: RenderContext) -> bytes:
+    return _page("docs.html", ctx, title="binance_svc API docs", assets=DOCS_ASSETS_URL,
+                 spec_url=SPEC_URL)
+
+
+# ---- values as text ------------------------------------------------------------------------
+
+def humanize(key: str) -> str:
+    text = str(key).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def decimals_for(magnitude: float) -> int:
+    """Decimals that show a number of this size sensibly: 97,000.12 / 2.3456 / 0.00001234."""
+    if not magnitude or not math.isfinite(magnitude) or magnitude >= 10:
+        return 2
+    if magnitude >= 1:
+        return 4
+    return min(10, 3 - math.floor(math.log10(magnitude)))
+
+
+def format_value(value, key: str = "") -> str:
+    """A summary value as a person reads it, unit by key name (``_pct`` -> %, ``bps`` -> bps)."""
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        text = f"{value:,}" if isinstance(value, int) else f"{value:,.{decimals_for(abs(value))}f}"
+        if key.endswith("_pct") or key == "pct":
+            return f"{text} %"
+        if key.endswith("bps"):
+            return f"{text} bps"
+        return text
+    if isinstance(value, list):
+        return (" / " if key == "pair" else ", ").join(format_value(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{humanize(k)}: {format_value(v, k)}" for k, v in value.items())
+    return str(value)
+
+
+def _tone(value) -> str:
+    """CSS class for a label word (``tone-pos`` for "bullish"), else ""."""
+    tone = TONES.get(value) if isinstance(value, str) else None
+    return f"tone tone-{tone}" if tone else ""
+
+
+def _pairs(mapping: dict) -> list[tuple[str, str]]:
+    return [(str(k), format_value(py_value(v), "")) for k, v in mapping.items()]
+
+
+def _summary_parts(summary: dict) -> dict:
+    """Scalars become cards; dicts a key/value table; lists of dicts a small table."""
+    cards, blocks = [], []
+    for key, value in summary.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            rows = [{"": k, **v} for k, v in value.items()]
+            blocks.append({"label": humanize(key), "key": key, **_small_table(rows)})
+        elif isinstance(value, dict):
+            blocks.append({"label": humanize(key), "key": key, "columns": [], "rows": [
+                [(humanize(k), "key"), _cell(v, k)] for k, v in value.items()]})
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            blocks.append({"label": humanize(key), "key": key, **_small_table(value)})
+        else:
+            cards.append({"label": humanize(key), "key": key,
+                          "text": format_value(value, key), "tone": _tone(value)})
+    return {"cards": cards, "blocks": blocks}
+
+
+def _small_table(rows: list[dict]) -> dict:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return {"columns": [humanize(c) for c in columns],
+            "rows": [[_cell(row.get(c), c) for c in columns] for row in rows]}
+
+
+def _cell(value, key: str = "") -> tuple[str, str]:
+    """(text, css class) of one table cell."""
+    if value is None:
+        return NULL, "null"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format_value(value, key), "num"
+    return format_value(value, key), _tone(value)
+
+
+def _table(name: str, df, csv_link: str | None) -> dict:
+    """A report table as header and cells of (text, css class); numbers right-aligned."""
+    df = plain_table(df)
+    columns, cells = [], []
+    for i, column in enumerate(df.columns):
+        series = df.iloc[:, i]
+        values = column_values(series)
+        numeric = is_number_dtype(series.dtype)
+        columns.append({"name": column, "numeric": numeric})
+        cells.append(_number_cells(values) if numeric else
+                     [_cell(v) for v in values])
+    return {"name": name, "label": humanize(name), "columns": columns,
+            "rows": list(zip(*cells)) if cells else [], "size": len(df), "csv": csv_link}
+
+
+def _number_cells(values: list) -> list[tuple[str, str]]:
+    finite = [abs(v) for v in values if isinstance(v, float) and v]
+    decimals = decimals_for(sorted(finite)[len(finite) // 2]) if finite else 2
+    return [(NULL, "num null") if v is None else
+            (f"{v:,}" if isinstance(v, int) else f"{v:,.{decimals}f}", "num") for v in values]
+
+
+def _field(f) -> dict:
+    options = [(str(o[0]), str(o[1])) if isinstance(o, (tuple, list)) else (str(o), str(o))
+               for o in f.options]
+    return {"name": f.name, "label": f.label, "value": "" if f.value is None else str(f.value),
+            "kind": f.kind, "options": options, "min": f.min, "max": f.max}
+
+
+def _with_param(url: str, name: str, value: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{quote(name)}={quote(str(value))}"

@@ -1,0 +1,47 @@
+"""Report -> PNG bytes: the analysis' chart at the requested pixel size.
+
+A fresh Figure with its own Agg canvas per call (never pyplot): no global state, safe in
+threads, and nothing kept alive after the bytes are out. The same report at the same size
+gives the same bytes (no timestamp or software tag in the PNG), so ETags stay stable.
+"""
+from __future__ import annotations
+
+import io
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from binance_svc.render import charts
+
+DPI = 100            # figsize = pixels / 100, so the PNG is exactly width x height pixels
+MAX_PIXELS = 5000    # a guard for callers that skipped validation; the API allows 300-3000
+
+
+def chart_analyses() -> tuple[str, ...]:
+    """The analyses that have a chart (any other analysis has no PNG)."""
+    return tuple(charts.DRAWERS)
+
+
+def render_png(report, ctx) -> bytes:
+    """Draw `report` at ctx.width x ctx.height pixels and return the PNG bytes.
+
+    Raises ValueError for an analysis without a chart (e.g. "symbols") or a nonsensical size.
+    """
+    draw = charts.DRAWERS.get(report.analysis)
+    if draw is None:
+        raise ValueError(f"no chart for analysis {report.analysis!r}; "
+                         f"charts exist for {', '.join(charts.DRAWERS)}")
+    width, height = int(ctx.width), int(ctx.height)
+    if not (0 < width <= MAX_PIXELS and 0 < height <= MAX_PIXELS):
+        raise ValueError(f"chart size {width}x{height} outside 1-{MAX_PIXELS} pixels")
+
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
+    FigureCanvasAgg(fig)
+    try:
+        draw(fig, report)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=DPI, facecolor="white",
+                    metadata={"Software": None})
+        return buf.getvalue()
+    finally:
+        fig.clear()   # break the figure's reference cycles now rather than at the next GC

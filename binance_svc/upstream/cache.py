@@ -1,0 +1,103 @@
+"""Time-to-live cache of upstream responses over flask-caching, with single flight and
+stale-if-error.
+
+Each entry is kept past its time to live (for `stale_ttl` more seconds) so that, when Binance
+fails, the last good copy can be served marked stale instead of an error. Concurrent misses on
+one key in one process make one upstream call: the first caller fetches while the others wait
+on the key's lock and then read what it stored.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import UpstreamError
+from . import stats
+
+
+@dataclass
+class Entry:
+    value: Any
+    fetched_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Fetched:
+    value: Any
+    fetched_at: float
+    expires_at: float
+    stale: bool
+    outcome: str          # "hit", "miss" or "stale"
+    error: str | None = None   # why a stale copy was served
+
+
+class KeyLocks:
+    """One lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks: dict[str, list] = {}
+
+    @contextmanager
+    def hold(self, key: str):
+        with self._guard:
+            slot = self._locks.setdefault(key, [threading.Lock(), 0])
+            slot[1] += 1
+        try:
+            with slot[0]:
+                yield
+        finally:
+            with self._guard:
+                slot[1] -= 1
+                if slot[1] == 0:
+                    self._locks.pop(key, None)
+
+
+class UpstreamCache:
+    def __init__(self, backend, stale_ttl: int, clock=time.time):
+        self.backend = backend          # a flask_caching.Cache (or anything with get/set)
+        self.stale_ttl = stale_ttl
+        self.locks = KeyLocks()
+        self._clock = clock
+
+    def _get(self, key: str) -> Entry | None:
+        try:
+            entry = self.backend.get(key)
+        except Exception:  # a broken backend (Redis down) must not take the service with it
+            return None
+        return entry if isinstance(entry, Entry) else None
+
+    def _set(self, key: str, entry: Entry, ttl: int) -> None:
+        try:
+            self.backend.set(key, entry, timeout=max(1, int(ttl + self.stale_ttl)))
+        except Exception:
+            pass
+
+    def get_or_fetch(self, key: str, ttl: int, fetch: Callable[[], Any]) -> Fetched:
+        entry = self._get(key)
+        if entry is not None and self._clock() < entry.expires_at:
+            stats.note_cache("hit")
+            return Fetched(entry.value, entry.fetched_at, entry.expires_at, False, "hit")
+        with self.locks.hold(key):
+            entry = self._get(key)   # another thread may have fetched while we waited
+            now = self._clock()
+            if entry is not None and now < entry.expires_at:
+                stats.note_cache("hit")
+                return Fetched(entry.value, entry.fetched_at, entry.expires_at, False, "hit")
+            try:
+                value = fetch()
+            except UpstreamError as exc:
+                if entry is None:
+                    raise
+                stats.note_cache("stale")
+                return Fetched(entry.value, entry.fetched_at, entry.expires_at, True, "stale",
+                               error=exc.message)
+            now = self._clock()
+            fresh = Entry(value, now, now + ttl)
+            self._set(key, fresh, ttl)
+            stats.note_cache("miss")
+            return Fetched(value, now, fresh.expires_at, False, "miss")

@@ -1,0 +1,134 @@
+"""gunicorn settings; every value can be overridden from the environment.
+
+The same file serves a laptop (`GUNICORN_BIND` defaults to 127.0.0.1:8000) and the image
+(the Dockerfile sets `GUNICORN_BIND=0.0.0.0:8000`, `GUNICORN_WORKER_TMP_DIR=/dev/shm` and
+`MPLCONFIGDIR=/tmp/matplotlib`, both on tmpfs because the root filesystem is read-only).
+
+| variable                         | default                  | setting                 |
+|----------------------------------|--------------------------|-------------------------|
+| GUNICORN_BIND                    | 127.0.0.1:8000           | bind                    |
+| GUNICORN_WORKERS                 | 2 x CPUs + 1 (max 8)     | workers                 |
+| GUNICORN_THREADS                 | 4                        | threads (gthread)       |
+| GUNICORN_TIMEOUT                 | 60                       | timeout (seconds)       |
+| GUNICORN_GRACEFUL_TIMEOUT        | 20                       | graceful_timeout        |
+| GUNICORN_KEEPALIVE               | 5                        | keepalive               |
+| GUNICORN_MAX_REQUESTS            | 2000                     | max_requests            |
+| GUNICORN_MAX_REQUESTS_JITTER     | 200                      | max_requests_jitter     |
+| GUNICORN_ACCESSLOG               | unset: no access log     | accesslog ("-" = stdout)|
+| GUNICORN_WORKER_TMP_DIR          | unset: gunicorn default  | worker_tmp_dir          |
+| FORWARDED_ALLOW_IPS              | 127.0.0.1                | forwarded_allow_ips     |
+| LOG_LEVEL                        | info                     | loglevel                |
+
+Access log: the app writes one structured JSON line per request itself, so gunicorn's access
+log is off by default (two lines per request would double the log volume and the bill).
+`GUNICORN_ACCESSLOG=-` turns it on, one JSON object per line (see `JsonAccessLogger`), for
+debugging the server layer, e.g. requests that never reach Flask.
+"""
+import datetime
+import json
+import multiprocessing
+import os
+import shutil
+
+from gunicorn.glogging import Logger
+
+
+def _int(name, default):
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# 2 x CPUs + 1 is gunicorn's rule of thumb for I/O-bound work; capped so a large host does not
+# start dozens of workers, each with its own in-process cache and matplotlib.
+workers = _int("GUNICORN_WORKERS", min(multiprocessing.cpu_count() * 2 + 1, 8))
+threads = _int("GUNICORN_THREADS", 4)
+worker_class = "gthread"
+# Above the worst case: BINANCE_TIMEOUT (5 s) x pages of klines for a 20-symbol correlation,
+# plus rendering a PNG.
+timeout = _int("GUNICORN_TIMEOUT", 60)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+# Longer than NGINX's upstream keepalive_timeout is not needed; NGINX reuses connections.
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 200)
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# Only the NGINX in front may set X-Forwarded-Proto / -For. In compose, the app is reachable
+# only on the private network, where NGINX is the only client: FORWARDED_ALLOW_IPS=*.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The heartbeat file of each worker; on a read-only root it must be on tmpfs (/dev/shm).
+worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR") or None
+# Do not let a header-flood or huge request line reach the app.
+limit_request_line = 8190
+limit_request_fields = 100
+
+
+class JsonAccessLogger(Logger):
+    """gunicorn's logger with the access log as one JSON object per line.
+
+    json.dumps escapes whatever a client sends (quotes in a User-Agent cannot break a line),
+    which a printf-style `access_log_format` cannot promise.
+    """
+
+    def _access_enabled(self):
+        cfg = self.cfg
+        return bool(
+            cfg.accesslog or cfg.logconfig or cfg.logconfig_dict
+            or getattr(cfg, "logconfig_json", None)
+            or (cfg.syslog and not cfg.disable_redirect_access_to_syslog)
+        )
+
+    def access(self, resp, req, environ, request_time):
+        if not self._access_enabled():
+            return
+        try:
+            status = resp.status
+            if isinstance(status, str):
+                status = status.split(None, 1)[0]
+            headers = dict((k.lower(), v) for k, v in getattr(req, "headers", []) or [])
+            record = {
+                "time": datetime.datetime.now(datetime.timezone.utc)
+                .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "logger": "gunicorn.access",
+                "remote_addr": environ.get("REMOTE_ADDR"),
+                "forwarded_for": headers.get("x-forwarded-for"),
+                "request_id": headers.get("x-request-id"),
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO"),
+                "query": environ.get("QUERY_STRING") or None,
+                "protocol": environ.get("SERVER_PROTOCOL"),
+                "status": int(status) if str(status).isdigit() else status,
+                "bytes": getattr(resp, "sent", None),
+                "duration_ms": round(request_time.total_seconds() * 1000, 3),
+                "user_agent": headers.get("user-agent"),
+                "referer": headers.get("referer"),
+                "pid": os.getpid(),
+            }
+            self.access_log.info(json.dumps(record, separators=(",", ":")))
+        except Exception:  # a log line must never break a response
+            self.exception("access log failed")
+
+
+logger_class = JsonAccessLogger
+
+
+def on_starting(server):
+    """Seed MPLCONFIGDIR (tmpfs, empty at start) with the font cache built into the image.
+
+    matplotlib keeps its font list in MPLCONFIGDIR; on a read-only root that directory is a
+    fresh tmpfs, so without this every worker would rebuild the list at its first chart.
+    MPL_FONTCACHE_SEED names the directory the Dockerfile filled at build time.
+    """
+    seed = os.environ.get("MPL_FONTCACHE_SEED")
+    target = os.environ.get("MPLCONFIGDIR")
+    if not seed or not target or not os.path.isdir(seed):
+        return
+    try:
+        os.makedirs(target, exist_ok=True)
+        for name in os.listdir(seed):
+            if name.startswith("fontlist") and not os.path.exists(os.path.join(target, name)):
+                shutil.copy2(os.path.join(seed, name), os.path.join(target, name))
+    except OSError as exc:  # a missing cache only costs time
+        server.log.warning("could not seed the matplotlib font cache: %s", exc)
