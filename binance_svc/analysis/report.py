@@ -21,6 +21,7 @@ class Provenance:
     stale: bool = False              # served from an expired cache copy because upstream failed
     fetched_at: datetime | None = None   # when the (oldest) upstream response used was fetched
     warnings: tuple[str, ...] = ()   # said by the upstream layer (stale age, demo market, ...)
+    expires_at: datetime | None = None   # when the (first) upstream copy used expires
 
     @staticmethod
     def combine(parts: "list[Provenance]") -> "Provenance":
@@ -28,6 +29,7 @@ class Provenance:
         if not parts:
             return Provenance(fetched_at=utcnow())
         times = [p.fetched_at for p in parts if p.fetched_at is not None]
+        expiries = [p.expires_at for p in parts if p.expires_at is not None]
         warnings: list[str] = []
         for p in parts:
             for w in p.warnings:
@@ -38,6 +40,7 @@ class Provenance:
             stale=any(p.stale for p in parts),
             fetched_at=min(times) if times else None,
             warnings=tuple(warnings),
+            expires_at=min(expiries) if expiries else None,
         )
 
 
@@ -53,6 +56,7 @@ class Report:
     data_as_of: datetime | None = None   # when the data was true upstream (fetch time)
     generated_at: datetime | None = None
     title: str = ""                      # a human title, e.g. "Technical analysis: BTCUSDT 1h"
+    expires_at: datetime | None = None   # when the upstream data expire (not rendered)
 
     @property
     def main_table(self) -> str:
@@ -66,6 +70,7 @@ class Report:
         self.source = prov.source
         self.stale = prov.stale
         self.data_as_of = prov.fetched_at
+        self.expires_at = prov.expires_at
         for w in prov.warnings:
             if w not in self.warnings:
                 self.warnings.insert(0, w)

@@ -53,7 +53,8 @@ class Market:
                             f"is the copy fetched {age} s ago.")
         return Provenance(source=self.source, stale=fetched.stale,
                           fetched_at=datetime.fromtimestamp(fetched.fetched_at, timezone.utc),
-                          warnings=tuple(warnings))
+                          warnings=tuple(warnings),
+                          expires_at=datetime.fromtimestamp(fetched.expires_at, timezone.utc))
 
     def _cached(self, key: str, ttl: int, fetch):
         fetched = self.cache.get_or_fetch(key, ttl, fetch)

@@ -1,0 +1,130 @@
+"""Query and path parameters: parsed and validated before any upstream call.
+
+Every bad value is an InvalidParameter (400) that names the parameter, repeats the value (the
+renderers escape it) and says what is allowed.
+"""
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+
+from ..errors import InvalidParameter
+from ..settings import INTERVALS, SYMBOL_RE
+
+_INT_RE = re.compile(r"^[+]?\d{1,12}$")
+_NUM_RE = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+TRUE = ("true", "1", "yes", "on")
+FALSE = ("false", "0", "no", "off")
+
+
+def _show(raw: str, limit: int = 60) -> str:
+    text = raw if len(raw) <= limit else raw[:limit] + "…"
+    return "".join(ch if ch.isprintable() else "�" for ch in text)
+
+
+def bad(name: str, raw, allowed: str, allowed_list=None) -> InvalidParameter:
+    return InvalidParameter(f"{name}={_show(str(raw))!r} is not valid: {allowed}.", param=name,
+                            allowed=allowed_list)
+
+
+def symbol(raw: str, name: str = "symbol") -> str:
+    if not SYMBOL_RE.match(raw or ""):
+        raise bad(name, raw, "2 to 20 letters or digits, e.g. BTCUSDT")
+    return raw.upper()
+
+
+def symbol_list(raw: str | None, default: tuple[str, ...], lo: int, hi: int,
+                name: str = "symbols") -> list[str]:
+    if raw is None:
+        return list(default)
+    items = [s.strip() for s in raw.split(",")]
+    if any(not s for s in items):
+        raise bad(name, raw, f"a comma-separated list of {lo} to {hi} symbols, no empty items")
+    out = [symbol(s, name) for s in items]
+    if len(set(out)) != len(out):
+        dupes = sorted({s for s in out if out.count(s) > 1})
+        raise bad(name, raw, f"distinct symbols; repeated: {', '.join(dupes)}")
+    if not lo <= len(out) <= hi:
+        raise bad(name, raw, f"{lo} to {hi} distinct symbols (got {len(out)})")
+    return out
+
+
+def interval(raw: str | None, default: str) -> str:
+    if raw is None:
+        return default
+    if raw not in INTERVALS:
+        raise bad("interval", raw, "one of " + " ".join(INTERVALS) + " (case-sensitive: 1m is a "
+                  "minute, 1M a month)", list(INTERVALS))
+    return raw
+
+
+def integer(name: str, raw: str | None, lo: int, hi: int, default: int) -> int:
+    if raw is None:
+        return default
+    if not _INT_RE.match(raw.strip()):
+        raise bad(name, raw, f"a whole number from {lo} to {hi}")
+    value = int(raw.strip())
+    if not lo <= value <= hi:
+        raise bad(name, raw, f"a whole number from {lo} to {hi}")
+    return value
+
+
+def boolean(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None:
+        return default
+    low = raw.strip().lower()
+    if low in TRUE:
+        return True
+    if low in FALSE:
+        return False
+    raise bad(name, raw, "true or false")
+
+
+def timestamp(name: str, raw: str | None, now: datetime) -> datetime | None:
+    """ISO-8601 UTC (a 'Z' or +00:00 offset, or none) or epoch milliseconds; not in the future."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    allowed = "an ISO-8601 UTC time such as 2026-11-01T00:00:00Z, or epoch milliseconds"
+    try:
+        if re.fullmatch(r"\d{10,14}", text):
+            value = datetime.fromtimestamp(int(text) / 1000, timezone.utc)
+        else:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}:?\d{2})?", text):
+                raise ValueError(text)
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=timezone.utc)
+            value = value.astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise bad(name, raw, allowed) from None
+    if value.year < 2017:
+        raise bad(name, raw, "a time from 2017 on (Binance has no older data)")
+    if value > now:
+        raise bad(name, raw, "a time that is not in the future")
+    return value
+
+
+def notionals(raw: str | None, default: tuple[float, ...]) -> list[float]:
+    if raw is None:
+        return list(default)
+    allowed = "a comma-separated list of at most 10 amounts, each from 1 to 1e9"
+    items = [s.strip() for s in raw.split(",")]
+    if not 1 <= len(items) <= 10 or any(not _NUM_RE.match(s) for s in items):
+        raise bad("notional", raw, allowed)
+    values = [float(s) for s in items]
+    if any(not (math.isfinite(v) and 1 <= v <= 1e9) for v in values):
+        raise bad("notional", raw, allowed)
+    return values
+
+
+def choice(name: str, raw: str | None, options: tuple[str, ...], default: str | None,
+           case_insensitive: bool = True) -> str | None:
+    if raw is None:
+        return default
+    value = raw.strip().lower() if case_insensitive else raw
+    for option in options:
+        if (option.lower() if case_insensitive else option) == value:
+            return option
+    raise bad(name, raw, "one of " + ", ".join(options), list(options))
