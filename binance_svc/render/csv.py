@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..errors import InvalidParameter
-from .values import report_filename, table_columns
+from .values import column_values, is_time_dtype, plain_table, report_filename
 
 if TYPE_CHECKING:
     from ..analysis.report import Report
@@ -32,8 +35,9 @@ def render_csv(report: Report, ctx: RenderContext) -> bytes:
         raise InvalidParameter(
             f"Unknown table {ctx.table!r}; this resource has: {', '.join(report.tables)}.",
             param="table", allowed=list(report.tables))
-    columns, values = table_columns(report.tables[name])
-    return _write([columns], zip(*(_cells(v) for v in values)), ctx.bom)
+    df = plain_table(report.tables[name])
+    columns = [_column_cells(df.iloc[:, i]) for i in range(df.shape[1])]
+    return _write([list(df.columns)], zip(*columns), ctx.bom)
 
 
 def render_csv_error(err: ApiError, ctx: RenderContext) -> bytes:
@@ -56,8 +60,21 @@ def _write(header: list[list], rows, bom: bool) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _cells(values: list) -> list:
-    """One column (or row) of Python values as CSV field strings."""
+def _column_cells(series) -> list[str]:
+    """One column as CSV fields; numeric columns in one json.dumps call (same repr, no loop)."""
+    values = column_values(series)
+    dtype = series.dtype
+    if is_time_dtype(dtype):
+        return ["" if v is None else v for v in values]     # ISO text: never formula-like
+    if values and (isinstance(dtype, np.dtype) and dtype.kind in "iufb"
+                   or str(dtype) in ("Float64", "Float32")):
+        texts = json.dumps(values, allow_nan=False, separators=(",", ":"))[1:-1].split(",")
+        return ["" if t == "null" else t for t in texts]
+    return _cells(values)
+
+
+def _cells(values: list) -> list[str]:
+    """Python values (a row, or a column of mixed values) as CSV fields."""
     return [_cell(v) for v in values]
 
 

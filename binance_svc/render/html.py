@@ -103,24 +103,46 @@ def decimals_for(magnitude: float) -> int:
     return min(10, 3 - math.floor(math.log10(magnitude)))
 
 
-def format_value(value, key: str = "") -> str:
-    """A summary value as a person reads it, unit by key name (``_pct`` -> %, ``bps`` -> bps)."""
+def unit_of(key: str) -> str:
+    """The unit a key's name declares: ``*_pct`` -> %, ``*_bps`` -> bps."""
+    key = str(key)
+    if key.endswith("_pct") or key == "pct":
+        return "%"
+    if key.endswith("_bps") or key == "bps":
+        return "bps"
+    return ""
+
+
+def format_number(value: int | float, unit: str = "") -> str:
+    if isinstance(value, int):
+        text = f"{value:,}"
+    else:
+        decimals = decimals_for(abs(value))
+        if unit and abs(value) >= 0.1:       # 1.23 %, 4.5 bps: more digits would be noise
+            decimals = min(decimals, 2)
+        text = f"{value:,.{decimals}f}"
+    return f"{text} {unit}" if unit else text
+
+
+def format_value(value, key: str = "", units: bool = False) -> str:
+    """A value as a person reads it; with `units`, numbers get the unit their key declares."""
     if value is None:
         return NULL
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (int, float)):
-        text = f"{value:,}" if isinstance(value, int) else f"{value:,.{decimals_for(abs(value))}f}"
-        if key.endswith("_pct") or key == "pct":
-            return f"{text} %"
-        if key.endswith("bps"):
-            return f"{text} bps"
-        return text
+        return format_number(value, unit_of(key) if units else "")
     if isinstance(value, list):
         return (" / " if key == "pair" else ", ").join(format_value(v) for v in value)
     if isinstance(value, dict):
-        return "; ".join(f"{humanize(k)}: {format_value(v, k)}" for k, v in value.items())
+        return "; ".join(f"{humanize(k)}: {format_value(v, k, units)}" for k, v in value.items())
     return str(value)
+
+
+def _card_label(key: str) -> str:
+    """Card label without the unit the value already shows ("spread_bps" -> "Spread")."""
+    unit = unit_of(key)
+    return humanize(key.rsplit("_", 1)[0] if unit and "_" in key else key)
 
 
 def _tone(value) -> str:
@@ -130,7 +152,12 @@ def _tone(value) -> str:
 
 
 def _pairs(mapping: dict) -> list[tuple[str, str]]:
-    return [(str(k), format_value(py_value(v), "")) for k, v in mapping.items()]
+    """Parameters as sent back to the client: exact values, no thousands separators."""
+    def text(v):
+        if isinstance(v, list):
+            return ", ".join(text(x) for x in v)
+        return NULL if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+    return [(str(k), text(py_value(v))) for k, v in mapping.items()]
 
 
 def _summary_parts(summary: dict) -> dict:
@@ -142,12 +169,12 @@ def _summary_parts(summary: dict) -> dict:
             blocks.append({"label": humanize(key), "key": key, **_small_table(rows)})
         elif isinstance(value, dict):
             blocks.append({"label": humanize(key), "key": key, "columns": [], "rows": [
-                [(humanize(k), "key"), _cell(v, k)] for k, v in value.items()]})
+                [(humanize(k), "key"), _cell(v, k, units=True)] for k, v in value.items()]})
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             blocks.append({"label": humanize(key), "key": key, **_small_table(value)})
         else:
-            cards.append({"label": humanize(key), "key": key,
-                          "text": format_value(value, key), "tone": _tone(value)})
+            cards.append({"label": _card_label(key), "key": key,
+                          "text": format_value(value, key, units=True), "tone": _tone(value)})
     return {"cards": cards, "blocks": blocks}
 
 
@@ -157,13 +184,13 @@ def _small_table(rows: list[dict]) -> dict:
             "rows": [[_cell(row.get(c), c) for c in columns] for row in rows]}
 
 
-def _cell(value, key: str = "") -> tuple[str, str]:
-    """(text, css class) of one table cell."""
+def _cell(value, key: str = "", units: bool = False) -> tuple[str, str]:
+    """(text, css class) of one table cell; in a column the header names the unit."""
     if value is None:
         return NULL, "null"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return format_value(value, key), "num"
-    return format_value(value, key), _tone(value)
+        return format_value(value, key, units), "num"
+    return format_value(value, key, units), _tone(value)
 
 
 def _table(name: str, df, csv_link: str | None) -> dict:
