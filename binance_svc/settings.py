@@ -13,6 +13,16 @@ DEFAULT_WATCHLIST = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADA
                      "DOGEUSDT", "TRXUSDT", "LINKUSDT", "AVAXUSDT")
 INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
              "1d", "3d", "1w", "1M")
+_HOUR = 3_600_000
+_DAY = 24 * _HOUR
+# Kline intervals in milliseconds; 1M is 30 days, an approximation used only for estimates
+# (the gap check skips 1M, the halted-market check allows for 31-day months).
+INTERVAL_MS = {
+    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
+    "30m": 1_800_000, "1h": _HOUR, "2h": 2 * _HOUR, "4h": 4 * _HOUR, "6h": 6 * _HOUR,
+    "8h": 8 * _HOUR, "12h": 12 * _HOUR, "1d": _DAY, "3d": 3 * _DAY, "1w": 7 * _DAY,
+    "1M": 30 * _DAY,
+}
 # Time to live of cached klines by interval (API.md: 1m -> 10 s ... 1d -> 300 s): a candle
 # changes every trade, but nobody needs a 1 d chart fresher than five minutes.
 DEFAULT_KLINES_TTL = {"1s": 1, "1m": 10, "3m": 15, "5m": 20, "15m": 30, "30m": 45, "1h": 60,

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
+from ..settings import INTERVAL_MS
 from . import indicators
 from .report import Report, utcnow
 
@@ -18,17 +19,6 @@ from .report import Report, utcnow
 # (0.86^200 ~ 1e-13 for EMA12, (13/14)^200 ~ 4e-7 for RSI14), so a row's values no longer
 # depend on where the fetch happened to start.
 WARMUP_CANDLES = 200
-
-_HOUR = 3_600_000
-_DAY = 24 * _HOUR
-# Binance kline intervals in milliseconds; 1M is 30 days, an approximation used only for
-# estimates (the gap check skips 1M, the halted check allows for 31-day months).
-INTERVAL_MS = {
-    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
-    "30m": 1_800_000, "1h": _HOUR, "2h": 2 * _HOUR, "4h": 4 * _HOUR, "6h": 6 * _HOUR,
-    "8h": 8 * _HOUR, "12h": 12 * _HOUR, "1d": _DAY, "3d": 3 * _DAY, "1w": 7 * _DAY,
-    "1M": 30 * _DAY,
-}
 
 CANDLE_COLUMNS = ["open_time", "close_time", "open", "high", "low", "close", "volume",
                   "quote_volume", "trades"]

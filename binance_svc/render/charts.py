@@ -4,6 +4,10 @@ Never pyplot: the caller owns the Figure (see png.py), so nothing here touches g
 charts render concurrently in threads. Styles are passed to each artist rather than set through
 rcParams (which are process-global). Sizes scale with the figure, so a chart designed at
 1200 x 800 stays legible from 300 x 300 to 3000 x 3000 pixels.
+
+Speed: the layout is computed here, in pixels, from measured text (no layout engine: the
+constrained one draws the whole figure an extra time), and many-bar series (candles, volume,
+MACD histogram) are one compound Path per colour, not one artist or path per bar.
 """
 from __future__ import annotations
 
@@ -16,10 +20,11 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
-from matplotlib.collections import PolyCollection
-from matplotlib.colors import Normalize
+from matplotlib.colors import Normalize, to_rgba
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import Patch, PathPatch, Polygon
+from matplotlib.path import Path
 from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
 
 UTC = timezone.utc
@@ -27,8 +32,9 @@ UTC = timezone.utc
 UP = "#26a69a"        # rising candle, bid side, bullish
 DOWN = "#ef5350"      # falling candle, ask side, bearish
 FLAT = "#9e9e9e"      # neutral sentiment
-INK = "#263238"       # titles, mid line
+INK = "#263238"       # titles, labels, mid line
 MUTED = "#607d8b"     # subtitles, guides
+SPINE = "#b0bec5"
 GRID = "#e6e9ec"
 SMA20 = "#ff9800"
 SMA50 = "#3f51b5"
@@ -36,9 +42,11 @@ BAND = "#5c6bc0"      # Bollinger band
 MACD = "#1e88e5"
 SIGNAL = "#fb8c00"
 RSI = "#7e57c2"
+TAG = "#e65100"       # DEMO DATA / STALE
 NAN_CELL = "#d0d0d0"
 
-DESIGN_W, DESIGN_H = 1200, 800   # the size the font sizes below are chosen for
+DESIGN_W, DESIGN_H = 1200, 800   # the size the point sizes below are chosen for
+PX_PER_PT = 100 / 72             # png.py renders at 100 dpi
 
 
 # --------------------------------------------------------------------------------------------
@@ -58,38 +66,26 @@ class Style:
         # geometric mean of the two ratios, but never much more than the smaller one (a very
         # wide, short chart must not get tall text), clamped so text stays readable when small
         scale = min(math.sqrt(wr * hr), 1.3 * min(wr, hr))
-        return cls(scale=max(0.62, min(scale, 3.0)), width_px=w, height_px=h)
+        return cls(scale=max(0.66, min(scale, 3.0)), width_px=float(w), height_px=float(h))
 
     def pt(self, size: float) -> float:
         return size * self.scale
 
-    @property
-    def title(self) -> float:
-        return self.pt(15)
+    def px(self, size_pt: float) -> float:
+        """A scaled point size, in pixels."""
+        return size_pt * self.scale * PX_PER_PT
 
-    @property
-    def subtitle(self) -> float:
-        return self.pt(10.5)
-
-    @property
-    def label(self) -> float:
-        return self.pt(10)
-
-    @property
-    def tick(self) -> float:
-        return self.pt(9)
-
-    @property
-    def small(self) -> float:
-        return self.pt(8.5)
-
-    @property
-    def line(self) -> float:
-        return self.pt(1.2)
-
-    @property
-    def thin(self) -> float:
-        return self.pt(0.7)
+    title = property(lambda self: self.pt(15))
+    subtitle = property(lambda self: self.pt(10.5))
+    label = property(lambda self: self.pt(10))
+    tick = property(lambda self: self.pt(9))
+    small = property(lambda self: self.pt(8.5))
+    line = property(lambda self: self.pt(1.2))
+    thin = property(lambda self: self.pt(0.7))
+    tick_len = property(lambda self: self.pt(3))
+    tick_pad = property(lambda self: self.pt(2.5))
+    label_pad = property(lambda self: self.pt(4))
+    pad = property(lambda self: self.px(7))          # figure edge to content, pixels
 
     @property
     def small_chart(self) -> bool:
@@ -97,22 +93,75 @@ class Style:
         return self.width_px < 700 or self.height_px < 450
 
 
-def style_axes(ax, st: Style, *, grid_axis: str = "y") -> None:
-    ax.tick_params(labelsize=st.tick, length=st.pt(3), width=st.thin, colors=INK,
-                   pad=st.pt(2.5))
+class Measure:
+    """Text extents in pixels, from the canvas' own renderer (so they match the drawing)."""
+
+    def __init__(self, fig: Figure):
+        self._renderer = fig.canvas.get_renderer()
+        self._props: dict = {}
+
+    def width(self, text: str, size: float, bold: bool = False) -> float:
+        if not text:
+            return 0.0
+        key = (size, bold)
+        prop = self._props.get(key)
+        if prop is None:
+            prop = self._props[key] = FontProperties(size=size,
+                                                     weight="bold" if bold else "normal")
+        w, _, _ = self._renderer.get_text_width_height_descent(text, prop, ismath=False)
+        return w
+
+    @staticmethod
+    def line(size: float) -> float:
+        """Height of one line of text (matplotlib's line spacing is 1.2)."""
+        return size * PX_PER_PT * 1.2
+
+
+class Frame:
+    """Converts a pixel box (left, bottom from the figure's lower-left corner) to figure
+    fractions, for fig.add_axes and fig.text."""
+
+    def __init__(self, st: Style):
+        self.w, self.h = st.width_px, st.height_px
+
+    def rect(self, left: float, bottom: float, width: float, height: float) -> list[float]:
+        return [left / self.w, bottom / self.h, max(width, 1.0) / self.w,
+                max(height, 1.0) / self.h]
+
+    def xy(self, x: float, y: float) -> tuple[float, float]:
+        return x / self.w, y / self.h
+
+
+def style_axes(ax, st: Style, *, grid_axis: str | None = "y") -> None:
+    ax.tick_params(labelsize=st.tick, length=st.tick_len, width=st.thin, colors=INK,
+                   pad=st.tick_pad)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     for side in ("left", "bottom"):
         ax.spines[side].set_linewidth(st.thin)
-        ax.spines[side].set_color("#b0bec5")
+        ax.spines[side].set_color(SPINE)
     if grid_axis:
         ax.grid(True, axis=grid_axis, color=GRID, linewidth=st.thin)
         ax.set_axisbelow(True)
 
 
-def set_layout(fig: Figure, st: Style) -> None:
-    pad = 6 / 72 * st.scale   # inches
-    fig.set_layout_engine("constrained", w_pad=pad, h_pad=pad, hspace=0.0, wspace=0.03)
+def tick_labels(axis, lo: float, hi: float) -> list[str]:
+    """The labels an axis will show between lo and hi (for measuring before drawing)."""
+    locs = axis.get_major_locator().tick_values(lo, hi)
+    eps = abs(hi - lo) * 1e-9
+    locs = [v for v in locs if min(lo, hi) - eps <= v <= max(lo, hi) + eps]
+    return axis.get_major_formatter().format_ticks(locs) if locs else []
+
+
+def ytick_space(measure: Measure, st: Style, labels: list[str]) -> float:
+    """Pixels from an axes' left spine to the far edge of its y tick labels."""
+    widest = max((measure.width(t, st.tick) for t in labels), default=0.0)
+    return widest + (st.tick_len + st.tick_pad) * PX_PER_PT
+
+
+def xtick_space(st: Style) -> float:
+    """Pixels below an axes' bottom spine taken by one row of x tick labels."""
+    return Measure.line(st.tick) + (st.tick_len + st.tick_pad) * PX_PER_PT
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,6 +178,7 @@ def as_of_text(report) -> str:
 
 
 def provenance_tag(report) -> str:
+    """The corner tag: "DEMO DATA" for the demo market, "STALE" for an expired cache copy."""
     tags = []
     if getattr(report, "source", "binance") == "demo":
         tags.append("DEMO DATA")
@@ -137,21 +187,55 @@ def provenance_tag(report) -> str:
     return " \u00b7 ".join(tags)
 
 
-def draw_header(fig: Figure, ax, st: Style, title: str, subtitle: str, tag: str) -> None:
-    """Title above the figure, subtitle on the first panel's left, provenance tag on its right."""
-    fig.suptitle(title, fontsize=st.title, fontweight="bold", color=INK, x=0.01,
-                 ha="left", parse_math=False)
-    ax.set_title(subtitle, loc="left", fontsize=st.subtitle, color=MUTED, pad=st.pt(6),
-                 parse_math=False)
-    if tag:
-        ax.set_title(tag, loc="right", fontsize=st.subtitle, fontweight="bold", color="white",
-                     pad=st.pt(6), parse_math=False,
-                     bbox={"boxstyle": "round,pad=0.3", "facecolor": "#e65100",
-                           "edgecolor": "none"})
+SEP = " \u00b7 "
 
 
 def join(*parts: str) -> str:
-    return " \u00b7 ".join(p for p in parts if p)
+    return SEP.join(p for p in parts if p)
+
+
+def wrap(parts: list[str], measure: Measure, size: float, max_w: float) -> list[str]:
+    """Greedy wrap of " · "-joined parts into lines no wider than max_w pixels."""
+    lines: list[str] = []
+    for part in (p for p in parts if p):
+        if lines and measure.width(lines[-1] + SEP + part, size) <= max_w:
+            lines[-1] += SEP + part
+        else:
+            lines.append(part)
+    return lines
+
+
+@dataclass
+class Header:
+    title: str
+    subtitle: list[str]
+    tag: str
+
+
+def draw_header(fig: Figure, st: Style, measure: Measure, header: Header,
+                extra_gap: float = 0.0) -> float:
+    """Title and subtitle at the top left, tag at the top right; returns the pixels used."""
+    frame = Frame(st)
+    avail = st.width_px - 2 * st.pad
+    tag_w = measure.width(header.tag, st.subtitle, bold=True) + st.px(10) if header.tag else 0
+    y = st.height_px - st.pad
+    title_size = st.title
+    while title_size > st.label and measure.width(header.title, title_size, True) > avail - tag_w:
+        title_size *= 0.92
+    fig.text(*frame.xy(st.pad, y), header.title, fontsize=title_size, fontweight="bold",
+             color=INK, ha="left", va="top", parse_math=False)
+    if header.tag:
+        fig.text(*frame.xy(st.width_px - st.pad - st.px(3), y - st.px(2)), header.tag,
+                 fontsize=st.subtitle, fontweight="bold", color="white", ha="right", va="top",
+                 parse_math=False, bbox={"boxstyle": "round,pad=0.3", "facecolor": TAG,
+                                         "edgecolor": "none"})
+    y -= Measure.line(title_size) + st.px(3)
+    lines = wrap(header.subtitle, measure, st.subtitle, avail)
+    if lines:
+        fig.text(*frame.xy(st.pad, y), "\n".join(lines), fontsize=st.subtitle, color=MUTED,
+                 ha="left", va="top", linespacing=1.2, parse_math=False)
+        y -= Measure.line(st.subtitle) * len(lines)
+    return st.height_px - y + st.px(8) + extra_gap
 
 
 def minus(text: str) -> str:
@@ -169,11 +253,11 @@ def compact(value: float, decimals: int = 1) -> str:
             return minus(f"{value / div:.{decimals}f}".rstrip("0").rstrip(".") + suffix)
     if mag >= 1 or mag == 0:
         return minus(f"{value:.{decimals}f}".rstrip("0").rstrip("."))
-    return minus(f"{value:.3g}")
+    return minus(f"{value:.2g}")
 
 
 def price_text(value: float) -> str:
-    """A price with as many decimals as its size needs: 97,123.45 / 0.5321 / 0.00001234."""
+    """A price with as many decimals as its size needs: 97,123.45 / 3.5321 / 0.00001234."""
     if value is None or not np.isfinite(value):
         return "n/a"
     mag = abs(value)
@@ -192,32 +276,25 @@ class PriceFormatter(Formatter):
     """Tick labels with the decimals the tick step needs, thousands separated, no offset."""
 
     def __call__(self, x, pos=None):
-        locs = [v for v in getattr(self, "locs", []) if np.isfinite(v)]
-        step = np.min(np.diff(sorted(locs))) if len(locs) > 1 else abs(x) or 1.0
-        decimals = max(0, min(10, -int(math.floor(math.log10(step))) + 1)) if step > 0 else 2
-        text = f"{x:,.{decimals}f}"
-        if decimals and "." in text:   # drop the decimal the step shows is unneeded (97,500.0)
-            head, tail = text.split(".")
-            if all(f"{v:.{decimals}f}".endswith("0") for v in locs):
-                tail = tail[:-1]
-            text = f"{head}.{tail}" if tail else head
-        return minus(text)
-
-
-def compact_formatter() -> FuncFormatter:
-    return FuncFormatter(lambda v, pos: compact(v))
+        locs = sorted(v for v in getattr(self, "locs", []) if np.isfinite(v))
+        step = float(np.min(np.diff(locs))) if len(locs) > 1 else 0.0
+        if step <= 0:
+            return price_text(x)
+        decimals = max(0, min(10, -int(math.floor(math.log10(step)))))
+        if any(abs(round(v, decimals) - v) > step * 1e-6 for v in locs):
+            decimals += 1     # steps like 2.5 or 0.25
+        return minus(f"{x:,.{decimals}f}")
 
 
 def no_data(fig: Figure, report, st: Style, title: str) -> None:
     """A readable figure for an empty report instead of an exception."""
-    set_layout(fig, st)
-    ax = fig.add_subplot()
-    ax.set_axis_off()
-    draw_header(fig, ax, st, title, as_of_text(report), provenance_tag(report))
-    ax.text(0.5, 0.5, "No data", transform=ax.transAxes, ha="center", va="center",
-            fontsize=st.pt(28), color=MUTED, fontweight="bold")
-    ax.text(0.5, 0.38, "the analysis returned no rows for these parameters",
-            transform=ax.transAxes, ha="center", va="center", fontsize=st.label, color=MUTED)
+    measure = Measure(fig)
+    draw_header(fig, st, measure, Header(title, [as_of_text(report)], provenance_tag(report)))
+    fig.text(0.5, 0.5, "No data", ha="center", va="center", fontsize=st.pt(28), color=MUTED,
+             fontweight="bold")
+    fig.text(0.5, 0.5 - st.px(34) / st.height_px,
+             "the analysis returned no rows for these parameters", ha="center", va="center",
+             fontsize=st.label, color=MUTED)
 
 
 def num(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -228,22 +305,66 @@ def num(frame: pd.DataFrame, column: str) -> np.ndarray:
                                                                     na_value=np.nan)
 
 
-def rectangles(x: np.ndarray, bottom: np.ndarray, top: np.ndarray, width) -> np.ndarray:
-    """(n, 4, 2) vertices of n bars centred on x: one PolyCollection instead of n patches."""
-    half = np.broadcast_to(np.asarray(width, dtype=float) / 2, x.shape)
-    left, right = x - half, x + half
-    return np.stack([np.column_stack([left, bottom]), np.column_stack([left, top]),
-                     np.column_stack([right, top]), np.column_stack([right, bottom])], axis=1)
+# --------------------------------------------------------------------------------------------
+# Compound paths: thousands of bars or wicks as one artist
+# --------------------------------------------------------------------------------------------
+
+_RECT_CODES = np.array([Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY],
+                       dtype=Path.code_type)
+_SEGMENT_CODES = np.array([Path.MOVETO, Path.LINETO], dtype=Path.code_type)
 
 
-def add_bars(ax, x, bottom, top, width, colors, *, alpha=1.0, edge=0.0):
+def add_bars(ax, x, bottom, top, width: float, color, *, alpha: float = 1.0,
+             edge: float = 0.0) -> None:
+    """Bars centred on x from bottom to top, one PathPatch (limits are set by the caller)."""
     ok = np.isfinite(x) & np.isfinite(bottom) & np.isfinite(top)
-    colors = np.asarray(colors, dtype=object)[ok] if not isinstance(colors, str) else colors
-    verts = rectangles(x[ok], bottom[ok], top[ok], width)
-    pc = PolyCollection(verts, facecolors=colors, edgecolors=colors, linewidths=edge,
-                        alpha=alpha, antialiaseds=edge > 0)
-    ax.add_collection(pc, autolim=True)
-    return pc
+    if not ok.any():
+        return
+    x, bottom, top = x[ok], bottom[ok], top[ok]
+    left, right = x - width / 2, x + width / 2
+    verts = np.stack([np.column_stack(p) for p in ((left, bottom), (left, top), (right, top),
+                                                    (right, bottom), (left, bottom))], axis=1)
+    path = Path(verts.reshape(-1, 2), np.tile(_RECT_CODES, len(x)))
+    ax.add_artist(PathPatch(path, facecolor=color, edgecolor=color if edge else "none",
+                            linewidth=edge, alpha=alpha))
+
+
+def add_segments(ax, x, y0, y1, color, linewidth: float) -> None:
+    """Vertical segments (candle wicks), one PathPatch."""
+    ok = np.isfinite(x) & np.isfinite(y0) & np.isfinite(y1)
+    if not ok.any():
+        return
+    verts = np.stack([np.column_stack((x[ok], y0[ok])), np.column_stack((x[ok], y1[ok]))],
+                     axis=1)
+    path = Path(verts.reshape(-1, 2), np.tile(_SEGMENT_CODES, int(ok.sum())))
+    ax.add_artist(PathPatch(path, fill=False, edgecolor=color, linewidth=linewidth,
+                            capstyle="butt"))
+
+
+def add_band(ax, x, lower, upper, color, alpha) -> None:
+    """A filled band between two lines, one polygon per run of defined values."""
+    ok = np.isfinite(lower) & np.isfinite(upper)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(int), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        xs = x[start:stop]
+        poly = np.concatenate([np.column_stack((xs, upper[start:stop])),
+                               np.column_stack((xs[::-1], lower[start:stop][::-1]))])
+        ax.add_artist(Polygon(poly, closed=True, facecolor=color, edgecolor="none",
+                              alpha=alpha))
+
+
+def finite_range(*arrays, default=(0.0, 1.0)) -> tuple[float, float]:
+    values = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return default
+    return float(values.min()), float(values.max())
+
+
+def padded(lo: float, hi: float, share: float = 0.05) -> tuple[float, float]:
+    span = hi - lo
+    pad = span * share if span > 0 else (abs(hi) * 0.01 or 1.0)
+    return lo - pad, hi + pad
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,18 +372,17 @@ def add_bars(ax, x, bottom, top, width, colors, *, alpha=1.0, edge=0.0):
 # --------------------------------------------------------------------------------------------
 
 def to_date_nums(series: pd.Series) -> np.ndarray:
-    values = pd.to_datetime(series, utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[ms]")
-    return mdates.date2num(values)
+    values = pd.to_datetime(series, utc=True).dt.tz_localize(None)
+    return mdates.date2num(values.to_numpy(dtype="datetime64[ms]"))
 
 
 def candle_span(frame: pd.DataFrame, x_open: np.ndarray) -> float:
     """The interval length in days: from close_time - open_time, else the spacing of opens."""
     if "close_time" in frame and len(frame):
-        close = to_date_nums(frame["close_time"])
-        spans = close - x_open
+        spans = to_date_nums(frame["close_time"]) - x_open
         spans = spans[np.isfinite(spans) & (spans > 0)]
         if len(spans):
-            return float(np.median(spans)) + 1 / 86_400_000   # close_time is open + span - 1 ms
+            return float(np.median(spans)) + 1 / 86_400_000   # close_time = next open - 1 ms
     if len(x_open) > 1:
         d = np.diff(x_open)
         d = d[d > 0]
@@ -275,79 +395,132 @@ def draw_technical(fig: Figure, report) -> None:
     st = Style.of(fig)
     params = report.params or {}
     symbol, interval = params.get("symbol", ""), params.get("interval", "")
-    title = report.title or join(f"Technical analysis: {symbol}".strip(), interval)
+    title = report.title or f"Technical analysis: {symbol} {interval}".strip()
     if interval and interval not in title:
         title = f"{title} {interval}"
     df = report.frame
     if df.empty or "open_time" not in df:
         return no_data(fig, report, st, title)
 
-    set_layout(fig, st)
+    measure = Measure(fig)
     x_open = to_date_nums(df["open_time"])
     span = candle_span(df, x_open)
     x = x_open + span / 2                         # a candle is drawn across its interval
     o, h, l, c = (num(df, k) for k in ("open", "high", "low", "close"))
     up = c >= o
-    colors = np.where(up, UP, DOWN)
+    n = len(df)
 
-    gs = fig.add_gridspec(4, 1, height_ratios=[5, 1.2, 1.5, 1.5])
-    ax_p = fig.add_subplot(gs[0])
-    ax_v = fig.add_subplot(gs[1], sharex=ax_p)
-    ax_r = fig.add_subplot(gs[2], sharex=ax_p)
-    ax_m = fig.add_subplot(gs[3], sharex=ax_p)
-    for ax in (ax_p, ax_v, ax_r, ax_m):
+    signals = (report.summary or {}).get("signals") or {}
+    signal_text = join(*(f"{k} {str(v).replace('_', ' ')}" for k, v in signals.items()
+                         if v is not None))
+    header = Header(title, [f"{n} candle{'s' if n != 1 else ''}"
+                            + (f" of {interval}" if interval else ""),
+                            as_of_text(report), signal_text], provenance_tag(report))
+    top_used = draw_header(fig, st, measure, header)
+
+    # limits first: the layout measures the tick labels they produce
+    lower, upper = num(df, "bb_lower"), num(df, "bb_upper")
+    price_lim = padded(*finite_range(l, h, lower, upper))
+    vol = num(df, "volume")
+    vol_lim = (0.0, (finite_range(vol)[1] * 1.12) or 1.0)
+    hist, macd, signal = num(df, "macd_hist"), num(df, "macd"), num(df, "macd_signal")
+    m_lo, m_hi = finite_range(hist, macd, signal, default=(-1.0, 1.0))
+    m_abs = max(abs(m_lo), abs(m_hi)) * 1.1 or 1.0
+    macd_lim = (-m_abs, m_abs)
+
+    last_ok = np.flatnonzero(np.isfinite(c))
+    last_label = price_text(c[last_ok[-1]]) if len(last_ok) else ""
+
+    price_fmt = PriceFormatter()
+    price_loc = MaxNLocator(nbins=max(4, min(8, int(st.height_px / 130))))
+    compact_fmt = FuncFormatter(lambda v, pos: compact(v))
+    macd_fmt = FuncFormatter(lambda v, pos: compact(v, 2))
+    vol_loc = MaxNLocator(nbins=2, min_n_ticks=2)
+    macd_loc = MaxNLocator(nbins=3, symmetric=True, min_n_ticks=3)
+
+    class _Axis:   # a stand-in to run a locator and formatter before the axes exist
+        def __init__(self, loc, fmt):
+            self.loc, self.fmt = loc, fmt
+
+        def get_major_locator(self):
+            return self.loc
+
+        def get_major_formatter(self):
+            return self.fmt
+
+    widest = max(
+        ytick_space(measure, st, tick_labels(_Axis(price_loc, price_fmt), *price_lim)),
+        ytick_space(measure, st, tick_labels(_Axis(vol_loc, compact_fmt), *vol_lim)),
+        ytick_space(measure, st, ["70"]),
+        ytick_space(measure, st, tick_labels(_Axis(macd_loc, macd_fmt), *macd_lim)),
+    )
+    ylabel_w = Measure.line(st.label) + st.label_pad * PX_PER_PT
+    left = st.pad + ylabel_w + widest
+    right = st.pad + (measure.width(last_label, st.small, True) + st.px(8) if last_label else 0)
+    bottom = st.pad + xtick_space(st) + Measure.line(st.label)
+    top = top_used
+    gap = st.px(7)
+    ratios = np.array([5, 1.2, 1.5, 1.5])
+    plot_h = st.height_px - top - bottom - gap * (len(ratios) - 1)
+    plot_w = st.width_px - left - right
+    heights = plot_h * ratios / ratios.sum()
+    frame = Frame(st)
+    axes = []
+    y = st.height_px - top
+    for i, hh in enumerate(heights):
+        y -= hh
+        axes.append(fig.add_axes(frame.rect(left, y, plot_w, hh),
+                                 sharex=axes[0] if axes else None))
+        y -= gap
+    ax_p, ax_v, ax_r, ax_m = axes
+    for ax in axes:
         style_axes(ax, st, grid_axis="both")
-    for ax in (ax_p, ax_v, ax_r):
+    for ax in axes[:-1]:
         ax.tick_params(labelbottom=False)
 
-    # pixels one candle gets, to size wicks and bodies so 20 and 1,000 candles both look right
-    n = len(df)
-    plot_px = st.width_px * 0.86
-    slot_px = plot_px / max(n, 1)
-    wick_lw = max(0.5, min(slot_px * 0.12, 1.6 * st.scale)) * 72 / 100
-    body_w = span * (0.72 if slot_px >= 4 else 0.85)
+    # sizes of one candle, so 20 and 1,000 candles both look right
+    slot_px = plot_w / max(n + 2, 1)
+    wick_lw = max(0.6, min(slot_px * 0.12, 1.6 * st.scale)) / PX_PER_PT
+    body_w = span * (0.7 if slot_px >= 4 else 0.8)
+    body_edge = 0.6 / PX_PER_PT if slot_px < 4 else st.pt(0.4)
 
     # price panel
-    lower, upper = num(df, "bb_lower"), num(df, "bb_upper")
-    ax_p.fill_between(x, lower, upper, color=BAND, alpha=0.08, linewidth=0,
-                      label="Bollinger (20, 2)")
-    ax_p.plot(x, upper, color=BAND, linewidth=st.thin, alpha=0.55)
-    ax_p.plot(x, lower, color=BAND, linewidth=st.thin, alpha=0.55)
-    ok = np.isfinite(l) & np.isfinite(h)
-    ax_p.vlines(x[ok], l[ok], h[ok], colors=colors[ok], linewidth=wick_lw)
-    bottom, top = np.fmin(o, c), np.fmax(o, c)
-    add_bars(ax_p, x, bottom, top, body_w, colors, edge=max(0.3, st.pt(0.35)))
-    ax_p.plot(x, num(df, "sma_20"), color=SMA20, linewidth=st.line, label="SMA 20")
-    ax_p.plot(x, num(df, "sma_50"), color=SMA50, linewidth=st.line, label="SMA 50")
-    ax_p.yaxis.set_major_formatter(PriceFormatter())
-    ax_p.yaxis.set_major_locator(MaxNLocator(nbins=max(3, int(6 * min(st.scale, 1.5)))))
-    ax_p.set_ylabel("Price", fontsize=st.label, color=INK)
-    finite_lo = np.nanmin(np.concatenate([l, lower])) if np.isfinite(l).any() else 0.0
-    finite_hi = np.nanmax(np.concatenate([h, upper])) if np.isfinite(h).any() else 1.0
-    pad = (finite_hi - finite_lo) * 0.05 or abs(finite_hi) * 0.01 or 1.0
-    ax_p.set_ylim(finite_lo - pad, finite_hi + pad)
-
-    last = c[np.isfinite(c)]
-    if len(last):
-        ax_p.axhline(last[-1], color=UP if up[np.isfinite(c)][-1] else DOWN,
-                     linewidth=st.thin, linestyle=":", alpha=0.9)
-        ax_p.annotate(price_text(last[-1]), xy=(1.0, last[-1]),
-                      xycoords=ax_p.get_yaxis_transform(), xytext=(st.pt(3), 0),
+    add_band(ax_p, x, lower, upper, BAND, 0.08)
+    ax_p.plot(x, upper, color=BAND, linewidth=st.thin, alpha=0.5)
+    ax_p.plot(x, lower, color=BAND, linewidth=st.thin, alpha=0.5)
+    for mask, color in ((up, UP), (~up, DOWN)):
+        add_segments(ax_p, x[mask], l[mask], h[mask], color, wick_lw)
+        add_bars(ax_p, x[mask], np.fmin(o, c)[mask], np.fmax(o, c)[mask], body_w, color,
+                 edge=body_edge)
+    ax_p.plot(x, num(df, "sma_20"), color=SMA20, linewidth=st.line)
+    ax_p.plot(x, num(df, "sma_50"), color=SMA50, linewidth=st.line)
+    ax_p.set_ylim(*price_lim)
+    ax_p.yaxis.set_major_locator(price_loc)
+    ax_p.yaxis.set_major_formatter(price_fmt)
+    if last_label:
+        last_up = bool(up[last_ok[-1]])
+        ax_p.axhline(c[last_ok[-1]], color=UP if last_up else DOWN, linewidth=st.thin,
+                     linestyle=":")
+        ax_p.annotate(last_label, xy=(1.0, c[last_ok[-1]]),
+                      xycoords=ax_p.get_yaxis_transform(), xytext=(st.pt(4), 0),
                       textcoords="offset points", va="center", ha="left", fontsize=st.small,
-                      color="white", fontweight="bold",
+                      color="white", fontweight="bold", annotation_clip=False,
                       bbox={"boxstyle": "square,pad=0.25", "edgecolor": "none",
-                            "facecolor": UP if up[np.isfinite(c)][-1] else DOWN})
+                            "facecolor": UP if last_up else DOWN})
     if not st.small_chart:
-        ax_p.legend(loc="upper left", fontsize=st.small, frameon=True, framealpha=0.85,
-                    edgecolor="none", ncols=3, handlelength=1.6, borderaxespad=st.pt(0.3))
+        handles = [Patch(facecolor=to_rgba(BAND, 0.15), edgecolor=to_rgba(BAND, 0.5),
+                         linewidth=st.thin, label="Bollinger (20, 2)"),
+                   _line_handle(SMA20, st, "SMA 20"), _line_handle(SMA50, st, "SMA 50")]
+        ax_p.legend(handles=handles, loc="upper left", fontsize=st.small, frameon=True,
+                    framealpha=0.85, edgecolor="none", ncols=3, handlelength=1.6)
 
     # volume panel
-    vol = num(df, "volume")
-    add_bars(ax_v, x, np.zeros(n), vol, body_w, colors, alpha=0.55)
-    ax_v.set_ylim(0, (np.nanmax(vol) if np.isfinite(vol).any() else 1.0) * 1.1 or 1.0)
-    ax_v.yaxis.set_major_formatter(compact_formatter())
-    ax_v.yaxis.set_major_locator(MaxNLocator(nbins=2, min_n_ticks=2))
-    ax_v.set_ylabel("Volume", fontsize=st.label, color=INK)
+    for mask, color in ((up, UP), (~up, DOWN)):
+        add_bars(ax_v, x[mask], np.zeros(int(mask.sum())), vol[mask], body_w, color,
+                 alpha=0.55)
+    ax_v.set_ylim(*vol_lim)
+    ax_v.yaxis.set_major_locator(vol_loc)
+    ax_v.yaxis.set_major_formatter(compact_fmt)
 
     # RSI panel
     ax_r.axhspan(30, 70, color=RSI, alpha=0.06, linewidth=0)
@@ -356,43 +529,44 @@ def draw_technical(fig: Figure, report) -> None:
     ax_r.plot(x, num(df, "rsi_14"), color=RSI, linewidth=st.line)
     ax_r.set_ylim(0, 100)
     ax_r.set_yticks([30, 50, 70])
-    ax_r.set_ylabel("RSI 14", fontsize=st.label, color=INK)
 
     # MACD panel
-    hist = num(df, "macd_hist")
-    add_bars(ax_m, x, np.zeros(n), hist, body_w, np.where(hist >= 0, UP, DOWN), alpha=0.55)
+    pos = hist >= 0
+    add_bars(ax_m, x[pos], np.zeros(int(pos.sum())), hist[pos], body_w, UP, alpha=0.5)
+    add_bars(ax_m, x[~pos], np.zeros(int((~pos).sum())), hist[~pos], body_w, DOWN, alpha=0.5)
     ax_m.axhline(0, color=MUTED, linewidth=st.thin)
-    ax_m.plot(x, num(df, "macd"), color=MACD, linewidth=st.line, label="MACD 12, 26")
-    ax_m.plot(x, num(df, "macd_signal"), color=SIGNAL, linewidth=st.line, label="Signal 9")
-    ax_m.yaxis.set_major_locator(MaxNLocator(nbins=3, symmetric=True, min_n_ticks=3))
-    ax_m.yaxis.set_major_formatter(FuncFormatter(lambda v, pos: compact(v, 2)))
-    ax_m.set_ylabel("MACD", fontsize=st.label, color=INK)
+    ax_m.plot(x, macd, color=MACD, linewidth=st.line)
+    ax_m.plot(x, signal, color=SIGNAL, linewidth=st.line)
+    ax_m.set_ylim(*macd_lim)
+    ax_m.yaxis.set_major_locator(macd_loc)
+    ax_m.yaxis.set_major_formatter(macd_fmt)
     if not st.small_chart:
-        ax_m.legend(loc="upper left", fontsize=st.small, frameon=True, framealpha=0.85,
-                    edgecolor="none", ncols=2, handlelength=1.6, borderaxespad=st.pt(0.3))
-    for ax in (ax_v, ax_r, ax_m):
-        ax.yaxis.set_label_coords(-0.055 * DESIGN_W / st.width_px * st.scale, 0.5)
-    ax_p.yaxis.set_label_coords(-0.055 * DESIGN_W / st.width_px * st.scale, 0.5)
+        ax_m.legend(handles=[_line_handle(MACD, st, "MACD (12, 26)"),
+                             _line_handle(SIGNAL, st, "Signal (9)")],
+                    loc="upper left", fontsize=st.small, frameon=True, framealpha=0.85,
+                    edgecolor="none", ncols=2, handlelength=1.6)
+
+    for ax, name in ((ax_p, "Price"), (ax_v, "Volume"), (ax_r, "RSI (14)"), (ax_m, "MACD")):
+        ax.set_ylabel(name, fontsize=st.label, color=INK)
+        ax.yaxis.set_label_coords(-(widest + st.label_pad * PX_PER_PT) / plot_w, 0.5)
 
     # shared time axis, UTC
     locator = mdates.AutoDateLocator(tz=UTC, minticks=3,
-                                     maxticks=max(4, int(st.width_px / (110 * st.scale))))
+                                     maxticks=max(4, int(plot_w / (105 * st.scale))))
     ax_m.xaxis.set_major_locator(locator)
     ax_m.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
     ax_m.xaxis.get_offset_text().set_fontsize(st.tick)
-    ax_m.set_xlabel("UTC", fontsize=st.label, color=INK)
+    ax_m.set_xlabel("UTC", fontsize=st.label, color=INK, labelpad=st.pt(2))
     ax_p.set_xlim(x[0] - span, x[-1] + span)
 
-    signals = (report.summary or {}).get("signals") or {}
-    signal_text = join(*(f"{k} {str(v).replace('_', ' ')}" for k, v in signals.items()
-                         if v is not None)) if not st.small_chart else ""
-    subtitle = join(f"{n} candles" + (f" of {interval}" if interval else ""),
-                    as_of_text(report), signal_text)
-    draw_header(fig, ax_p, st, title, subtitle, provenance_tag(report))
+
+def _line_handle(color, st: Style, label: str):
+    from matplotlib.lines import Line2D
+    return Line2D([], [], color=color, linewidth=st.line, label=label)
 
 
 # --------------------------------------------------------------------------------------------
-# Correlation: annotated heatmap + volatility bars
+# Correlation: annotated heatmap + volatility bars aligned with its rows
 # --------------------------------------------------------------------------------------------
 
 def draw_correlation(fig: Figure, report) -> None:
@@ -404,48 +578,80 @@ def draw_correlation(fig: Figure, report) -> None:
     if matrix.empty or matrix.shape[1] < 2:
         return no_data(fig, report, st, title)
 
-    set_layout(fig, st)
+    measure = Measure(fig)
     rows = [str(s) for s in matrix.iloc[:, 0]]
     cols = [str(s) for s in matrix.columns[1:]]
     values = matrix.iloc[:, 1:].apply(pd.to_numeric, errors="coerce").to_numpy(
         dtype="float64", na_value=np.nan)
     n_rows, n_cols = values.shape
 
+    summary = report.summary or {}
+    obs = summary.get("observations")
+    mean_corr = summary.get("mean_correlation")
+    header = Header(title, [
+        f"{interval} log returns" if interval else "log returns",
+        f"{obs} observations" if obs is not None else "",
+        minus(f"mean correlation {mean_corr:.2f}")
+        if isinstance(mean_corr, (int, float)) and np.isfinite(mean_corr) else "",
+        as_of_text(report)], provenance_tag(report))
+
     assets = report.tables.get("assets")
     show_vol = (assets is not None and not assets.empty and "annualized_volatility" in assets
                 and st.width_px >= 500)
-    if show_vol:
-        gs = fig.add_gridspec(1, 2, width_ratios=[3.2, 1])
-        ax = fig.add_subplot(gs[0])
-        ax_b = fig.add_subplot(gs[1])
-    else:
-        ax, ax_b = fig.add_subplot(), None
+    top = draw_header(fig, st, measure, header,
+                      extra_gap=Measure.line(st.label) if show_vol else 0.0)
 
+    # geometry, in pixels: [row labels][heatmap][colorbar]   [row labels][volatility bars]
+    row_label_w = max(measure.width(r, st.tick) for r in rows) + st.px(5)
+    col_label_w = max(measure.width(c, st.tick) for c in cols)
+    cbar_w, cbar_gap = st.px(12), st.px(8)
+    cbar_label_w = measure.width("\u22120.5", st.tick) + Measure.line(st.label) + st.px(10)
+    bars_w = 0.0
+    if show_vol:
+        vol_row_w = max(measure.width(str(s), st.tick) for s in assets["symbol"]) + st.px(5)
+        bars_w = vol_row_w + max(st.px(110), 0.2 * st.width_px)
+    avail_w = (st.width_px - 2 * st.pad - row_label_w - cbar_gap - cbar_w - cbar_label_w
+               - (bars_w + st.px(20) if show_vol else 0))
+    avail_h_flat = st.height_px - top - st.pad - Measure.line(st.tick) - st.px(6)
+    cell = min(avail_w / n_cols, avail_h_flat / n_rows)
+    rotate = cell * 0.92 < col_label_w
+    if rotate:   # 45 degree labels: their height is their width over root two
+        avail_h = (st.height_px - top - st.pad - st.px(6)
+                   - (col_label_w + Measure.line(st.tick)) / math.sqrt(2))
+        cell = min(cell, avail_h / n_rows)
+    cell = max(cell, 1.0)
+    heat_w, heat_h = cell * n_cols, cell * n_rows
+    block_w = row_label_w + heat_w + cbar_gap + cbar_w + cbar_label_w + (
+        bars_w + st.px(20) if show_vol else 0)
+    x0 = st.pad + max(0.0, (st.width_px - 2 * st.pad - block_w) / 2)
+    heat_left = x0 + row_label_w
+    heat_bottom = st.height_px - top - heat_h
+    frame = Frame(st)
+
+    ax = fig.add_axes(frame.rect(heat_left, heat_bottom, heat_w, heat_h))
     cmap = colormaps["RdBu_r"].with_extremes(bad=NAN_CELL)
     norm = Normalize(vmin=-1.0, vmax=1.0)
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm,
-                      interpolation="nearest", aspect="equal")
+                      interpolation="nearest", aspect="auto",
+                      extent=(-0.5, n_cols - 0.5, n_rows - 0.5, -0.5))
     ax.set_xticks(np.arange(n_cols), cols)
     ax.set_yticks(np.arange(n_rows), rows)
-    ax.tick_params(length=0, labelsize=st.tick, colors=INK)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    # thin white lines between cells
-    ax.set_xticks(np.arange(n_cols + 1) - 0.5, minor=True)
-    ax.set_yticks(np.arange(n_rows + 1) - 0.5, minor=True)
-    ax.grid(which="minor", color="white", linewidth=st.pt(1.5))
-    ax.tick_params(which="minor", length=0)
-    longest = max(len(c) for c in cols)
-    cell_px = min(st.width_px * (0.55 if show_vol else 0.75) / n_cols,
-                  st.height_px * 0.72 / n_rows)
-    if cell_px * 0.9 < longest * st.tick * 0.6 * 100 / 72:
+    ax.tick_params(length=0, labelsize=st.tick, colors=INK, pad=st.tick_pad)
+    if rotate:
         ax.tick_params(axis="x", labelrotation=45)
         for label in ax.get_xticklabels():
             label.set_ha("right")
             label.set_rotation_mode("anchor")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    # thin white lines between the cells
+    ax.set_xticks(np.arange(n_cols + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(n_rows + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", linewidth=max(0.5, st.pt(1.2)))
+    ax.tick_params(which="minor", length=0)
 
-    # annotations sized to the cell, coloured for contrast with it
-    font_pt = min(st.pt(11), cell_px * 0.26 * 72 / 100)
+    # each cell annotated, sized to the cell, in a colour readable on it
+    font_pt = min(st.pt(12), cell * 0.22 / PX_PER_PT)
     if font_pt >= 4:
         rgba = cmap(norm(np.nan_to_num(values)))
         luminance = rgba[..., 0] * 0.299 + rgba[..., 1] * 0.587 + rgba[..., 2] * 0.114
@@ -453,46 +659,45 @@ def draw_correlation(fig: Figure, report) -> None:
             for j in range(n_cols):
                 v = values[i, j]
                 text = "n/a" if not np.isfinite(v) else minus(f"{v:.2f}")
-                color = INK if not np.isfinite(v) or luminance[i, j] > 0.55 else "white"
+                color = INK if not np.isfinite(v) or luminance[i, j] > 0.5 else "white"
                 ax.text(j, i, text, ha="center", va="center", fontsize=font_pt, color=color)
 
-    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02, shrink=0.9)
+    cax = fig.add_axes(frame.rect(heat_left + heat_w + cbar_gap, heat_bottom, cbar_w, heat_h))
+    bar = fig.colorbar(image, cax=cax, ticks=[-1, -0.5, 0, 0.5, 1])
     bar.outline.set_visible(False)
-    bar.ax.tick_params(labelsize=st.tick, width=st.thin, length=st.pt(3))
-    bar.set_label("Pearson correlation of log returns", fontsize=st.label, color=INK)
-    bar.set_ticks([-1, -0.5, 0, 0.5, 1])
+    bar.ax.tick_params(labelsize=st.tick, width=st.thin, length=st.tick_len, colors=INK,
+                       pad=st.tick_pad)
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, pos: minus(f"{v:g}")))
+    bar.set_label("Pearson correlation", fontsize=st.label, color=INK)
 
-    if ax_b is not None:
+    if show_vol:
         order = {s: i for i, s in enumerate(rows)}
-        a = assets.assign(_pos=assets["symbol"].astype(str).map(order)).sort_values(
-            "_pos", na_position="last")
+        a = assets.assign(_row=assets["symbol"].astype(str).map(order))
+        a = a.sort_values("_row", na_position="last").reset_index(drop=True)
+        # rows of the heatmap line up with the bars when every asset is a row of the matrix
+        aligned = a["_row"].notna().all() and len(a) == n_rows
         vol = num(a, "annualized_volatility") * 100
-        y = np.arange(len(a))
-        ax_b.barh(y, np.nan_to_num(vol), color=MUTED, alpha=0.75, height=0.62)
-        ax_b.set_yticks(y, [str(s) for s in a["symbol"]])
-        ax_b.invert_yaxis()
+        bars_left = heat_left + heat_w + cbar_gap + cbar_w + cbar_label_w + st.px(20) + vol_row_w
+        ax_b = fig.add_axes(frame.rect(bars_left, heat_bottom, bars_w - vol_row_w, heat_h))
         style_axes(ax_b, st, grid_axis="x")
+        y = np.arange(len(a))
+        ax_b.barh(y, np.nan_to_num(vol), color=MUTED, alpha=0.75,
+                  height=0.6 if aligned else 0.7)
+        ax_b.set_yticks(y, [str(s) for s in a["symbol"]])
+        ax_b.set_ylim(len(a) - 0.5, -0.5)
         ax_b.tick_params(axis="y", length=0)
-        top = np.nanmax(vol) if np.isfinite(vol).any() else 1.0
-        ax_b.set_xlim(0, top * 1.32 or 1.0)
+        ax_b.spines["left"].set_visible(False)
+        hi = finite_range(vol, default=(0.0, 1.0))[1]
+        ax_b.set_xlim(0, hi * 1.35 or 1.0)
         ax_b.xaxis.set_major_locator(MaxNLocator(nbins=3))
         ax_b.xaxis.set_major_formatter(FuncFormatter(lambda v, pos: f"{v:.0f}%"))
-        if len(a) <= 25:
-            for yi, v in zip(y, vol):
-                ax_b.text(v if np.isfinite(v) else 0, yi, f" {v:.0f}%" if np.isfinite(v)
-                          else " n/a", va="center", ha="left", fontsize=st.small, color=INK)
+        label_pt = min(st.small, cell * 0.5 / PX_PER_PT)
+        for yi, v in zip(y, vol):
+            ax_b.text(v if np.isfinite(v) else 0, yi,
+                      f" {v:.0f}%" if np.isfinite(v) else " n/a",
+                      va="center", ha="left", fontsize=label_pt, color=INK)
         ax_b.set_title("Annualized volatility", fontsize=st.label, color=INK, loc="left",
-                       pad=st.pt(6))
-
-    summary = report.summary or {}
-    obs = summary.get("observations")
-    mean_corr = summary.get("mean_correlation")
-    subtitle = join(f"{interval} log returns" if interval else "log returns",
-                    f"{obs} observations" if obs is not None else "",
-                    minus(f"mean correlation {mean_corr:.2f}")
-                    if isinstance(mean_corr, (int, float)) and np.isfinite(mean_corr) else "",
-                    as_of_text(report))
-    draw_header(fig, ax, st, title, subtitle, provenance_tag(report))
+                       pad=st.pt(5))
 
 
 # --------------------------------------------------------------------------------------------
@@ -500,7 +705,8 @@ def draw_correlation(fig: Figure, report) -> None:
 # --------------------------------------------------------------------------------------------
 
 def depth_steps(price: np.ndarray, cum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Step vertices of a cumulative depth curve; levels best first, starting from zero."""
+    """Step vertices of a cumulative depth curve, levels best first, rising from zero at the
+    best level: the depth at a price is everything between it and the mid."""
     xs = np.repeat(price, 2)
     ys = np.concatenate([[0.0], np.repeat(cum, 2)[:-1]])
     return xs, ys
@@ -515,106 +721,131 @@ def draw_liquidity(fig: Figure, report) -> None:
     if df.empty or "side" not in df:
         return no_data(fig, report, st, title)
 
-    set_layout(fig, st)
+    measure = Measure(fig)
     summary = report.summary or {}
     side = df["side"].astype(str).str.lower()
     bids = df[side == "bid"].sort_values("price", ascending=False)
     asks = df[side == "ask"].sort_values("price", ascending=True)
     bid_p, bid_c = num(bids, "price"), num(bids, "cum_notional")
     ask_p, ask_c = num(asks, "price"), num(asks, "cum_notional")
-    best_bid = summary.get("best_bid", bid_p[0] if len(bid_p) else np.nan)
-    best_ask = summary.get("best_ask", ask_p[0] if len(ask_p) else np.nan)
-    mid = summary.get("mid")
-    if mid is None or not np.isfinite(mid):
-        mid = np.nanmean([best_bid, best_ask])
+
+    def _value(key, fallback):
+        v = summary.get(key)
+        return float(v) if isinstance(v, (int, float)) and np.isfinite(v) else fallback
+
+    best_bid = _value("best_bid", bid_p[0] if len(bid_p) else np.nan)
+    best_ask = _value("best_ask", ask_p[0] if len(ask_p) else np.nan)
+    mid = _value("mid", float(np.nanmean([best_bid, best_ask])))
+
+    spread = summary.get("spread_bps")
+    header = Header(title, [
+        f"{len(bids)} bid and {len(asks)} ask levels",
+        f"best bid {price_text(best_bid)}, best ask {price_text(best_ask)}",
+        f"spread {spread:.2f} bps" if isinstance(spread, (int, float))
+        and np.isfinite(spread) else "",
+        as_of_text(report)], provenance_tag(report))
 
     bands = [b for b in (summary.get("bands") or []) if isinstance(b, dict)]
     show_bands = bool(bands) and st.width_px >= 500
-    if show_bands:
-        gs = fig.add_gridspec(1, 2, width_ratios=[3, 1])
-        ax = fig.add_subplot(gs[0])
-        ax_i = fig.add_subplot(gs[1])
-    else:
-        ax, ax_i = fig.add_subplot(), None
-    style_axes(ax, st, grid_axis="both")
+    top = draw_header(fig, st, measure, header,
+                      extra_gap=Measure.line(st.label) if show_bands else 0.0)
 
     # plotted range: within 200 bps of mid or the fetched book, whichever is smaller
-    extent = np.nanmax(np.abs(np.concatenate([bid_p, ask_p]) - mid)) if len(df) else 0
-    half = min(mid * 0.02, extent) if np.isfinite(extent) and extent > 0 else mid * 0.001
+    prices = np.concatenate([bid_p, ask_p])
+    extent = float(np.nanmax(np.abs(prices - mid))) if np.isfinite(prices).any() else 0.0
+    half = min(mid * 0.02, extent) if extent > 0 else abs(mid) * 0.001 or 1.0
     half *= 1.04
     lo, hi = mid - half, mid + half
+    visible = np.concatenate([bid_c[bid_p >= lo], ask_c[ask_p <= hi]])
+    depth_top = (finite_range(visible, default=(0.0, 1.0))[1] * 1.15) or 1.0
+
+    y_fmt = FuncFormatter(lambda v, pos: compact(v))
+    y_loc = MaxNLocator(nbins=5)
+    y_labels = y_loc.tick_values(0, depth_top)
+    left_w = ytick_space(measure, st, [compact(v) for v in y_labels if v <= depth_top])
+    left = st.pad + Measure.line(st.label) + st.label_pad * PX_PER_PT + left_w
+    bottom = st.pad + xtick_space(st) + Measure.line(st.label)
+    imb_w = max(st.px(140), 0.2 * st.width_px) if show_bands else 0.0
+    imb_left_w = ytick_space(measure, st, ["\u22120.5"]) + st.px(16)
+    depth_w = st.width_px - left - st.pad - (imb_w + imb_left_w if show_bands else 0)
+    plot_h = st.height_px - top - bottom
+    frame = Frame(st)
+    ax = fig.add_axes(frame.rect(left, bottom, depth_w, plot_h))
+    style_axes(ax, st, grid_axis="both")
 
     for p, cum, color, name in ((bid_p, bid_c, UP, "Bids"), (ask_p, ask_c, DOWN, "Asks")):
-        if not len(p):
+        ok = np.isfinite(p) & np.isfinite(cum)
+        if not ok.any():
             continue
-        xs, ys = depth_steps(p, cum)
-        # carry the last level to the edge of the plot, if the book reaches that far
+        xs, ys = depth_steps(p[ok], cum[ok])
         ax.fill_between(xs, ys, color=color, alpha=0.22, linewidth=0)
-        ax.plot(xs, ys, color=color, linewidth=st.line, label=f"{name}, cumulative")
-
-    visible = np.concatenate([bid_c[(bid_p >= lo)], ask_c[(ask_p <= hi)]])
-    top = np.nanmax(visible) if len(visible) and np.isfinite(visible).any() else 1.0
+        ax.plot(xs, ys, color=color, linewidth=st.line, label=f"{name} (cumulative)")
     ax.set_xlim(lo, hi)
-    ax.set_ylim(0, top * 1.12 or 1.0)
+    ax.set_ylim(0, depth_top)
 
     # depth bands, nested and shaded, only those inside the plotted range
-    band_bps = [b.get("bps") for b in bands] or [10, 50, 100, 200]
-    for bps in sorted((b for b in band_bps if isinstance(b, (int, float))), reverse=True):
+    band_bps = [b.get("bps") for b in bands if isinstance(b.get("bps"), (int, float))]
+    labelled_px = []
+    for bps in sorted(band_bps or [10, 50, 100, 200], reverse=True):
         b_lo, b_hi = mid * (1 - bps / 1e4), mid * (1 + bps / 1e4)
         if b_lo < lo or b_hi > hi:
             continue
-        ax.axvspan(b_lo, b_hi, color=MUTED, alpha=0.07, linewidth=0)
+        ax.axvspan(b_lo, b_hi, color=MUTED, alpha=0.06, linewidth=0)
         for edge in (b_lo, b_hi):
-            ax.axvline(edge, color=MUTED, linewidth=st.thin, linestyle=(0, (2, 3)), alpha=0.7)
-        ax.text(b_hi, 0.985, f" \u00b1{bps:g} bps", transform=ax.get_xaxis_transform(),
-                ha="left", va="top", fontsize=st.small, color=MUTED)
+            ax.axvline(edge, color=MUTED, linewidth=st.thin, linestyle=(0, (2, 3)), alpha=0.6)
+        edge_px = (b_hi - mid) / half * depth_w / 2
+        if all(abs(edge_px - other) > st.px(40) for other in labelled_px):
+            labelled_px.append(edge_px)
+            ax.text(b_hi, 0.99, f" \u00b1{bps:g} bps", transform=ax.get_xaxis_transform(),
+                    ha="left", va="top", fontsize=st.small, color=MUTED)
 
-    ax.axvline(mid, color=INK, linewidth=st.line, linestyle="--", label="Mid")
-    ax.text(mid, 0.92, f"mid {price_text(mid)}", transform=ax.get_xaxis_transform(),
+    ax.axvline(mid, color=INK, linewidth=st.thin * 1.4, linestyle="--", label="Mid")
+    ax.text(mid, 0.93, f"mid {price_text(mid)}", transform=ax.get_xaxis_transform(),
             ha="center", va="top", fontsize=st.small, color=INK, fontweight="bold",
-            bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "none",
+            bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "none",
                   "alpha": 0.9})
     ax.xaxis.set_major_formatter(PriceFormatter())
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=max(3, int(6 * min(st.scale, 1.3)))))
-    ax.yaxis.set_major_formatter(compact_formatter())
-    ax.set_xlabel("Price", fontsize=st.label, color=INK)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=max(3, min(7, int(depth_w / 140)))))
+    ax.yaxis.set_major_formatter(y_fmt)
+    ax.yaxis.set_major_locator(y_loc)
+    ax.set_xlabel("Price", fontsize=st.label, color=INK, labelpad=st.pt(2))
     ax.set_ylabel("Cumulative depth (quote)", fontsize=st.label, color=INK)
+    ax.yaxis.set_label_coords(-(left_w + st.label_pad * PX_PER_PT) / depth_w, 0.5)
     if not st.small_chart:
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.84), fontsize=st.small,
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.86), fontsize=st.small,
                   frameon=True, framealpha=0.9, edgecolor="none", ncols=3, handlelength=1.6)
 
-    if ax_i is not None:
+    if show_bands:
+        ax_i = fig.add_axes(frame.rect(st.width_px - st.pad - imb_w, bottom, imb_w, plot_h))
         style_axes(ax_i, st, grid_axis="y")
-        labels = [f"{b.get('bps', '?'):g}" if isinstance(b.get("bps"), (int, float))
+        labels = [f"{b['bps']:g}" if isinstance(b.get("bps"), (int, float))
                   else str(b.get("bps")) for b in bands]
         imb = np.array([b.get("imbalance") if isinstance(b.get("imbalance"), (int, float))
                         else np.nan for b in bands], dtype=float)
         xi = np.arange(len(bands))
-        ax_i.bar(xi, np.nan_to_num(imb), color=np.where(imb >= 0, UP, DOWN), width=0.6)
+        ax_i.bar(xi, np.nan_to_num(imb), color=[UP if v >= 0 else DOWN for v in
+                                                 np.nan_to_num(imb)], width=0.6)
         ax_i.axhline(0, color=MUTED, linewidth=st.thin)
         ax_i.set_ylim(-1.15, 1.15)
         ax_i.set_yticks([-1, -0.5, 0, 0.5, 1])
         ax_i.yaxis.set_major_formatter(FuncFormatter(lambda v, pos: minus(f"{v:g}")))
         ax_i.set_xticks(xi, labels)
-        ax_i.set_xlabel("Band (\u00b1 bps from mid)", fontsize=st.label, color=INK)
+        ax_i.set_xlim(-0.6, len(bands) - 0.4)
+        ax_i.set_xlabel("\u00b1 bps from mid", fontsize=st.label, color=INK,
+                        labelpad=st.pt(2))
         for xv, v in zip(xi, imb):
             text = "n/a" if not np.isfinite(v) else minus(f"{v:+.2f}")
-            ax_i.text(xv, v if np.isfinite(v) else 0, text, ha="center",
-                      va="bottom" if not np.isfinite(v) or v >= 0 else "top",
-                      fontsize=st.small, color=INK)
-        ax_i.text(0.02, 0.99, "bid-heavy", transform=ax_i.transAxes, ha="left", va="top",
-                  fontsize=st.small, color=UP)
-        ax_i.text(0.02, 0.01, "ask-heavy", transform=ax_i.transAxes, ha="left", va="bottom",
-                  fontsize=st.small, color=DOWN)
+            above = not np.isfinite(v) or v >= 0
+            ax_i.annotate(text, xy=(xv, v if np.isfinite(v) else 0),
+                          xytext=(0, st.pt(2) if above else -st.pt(2)),
+                          textcoords="offset points", ha="center",
+                          va="bottom" if above else "top", fontsize=st.small, color=INK)
+        ax_i.text(0.03, 0.985, "bid-heavy", transform=ax_i.transAxes, ha="left", va="top",
+                  fontsize=st.small, color=UP, fontweight="bold")
+        ax_i.text(0.03, 0.015, "ask-heavy", transform=ax_i.transAxes, ha="left",
+                  va="bottom", fontsize=st.small, color=DOWN, fontweight="bold")
         ax_i.set_title("Depth imbalance", fontsize=st.label, color=INK, loc="left",
-                       pad=st.pt(6))
-
-    spread = summary.get("spread_bps")
-    subtitle = join(f"{len(bids)} bids, {len(asks)} asks",
-                    f"spread {spread:.2f} bps" if isinstance(spread, (int, float))
-                    and np.isfinite(spread) else "",
-                    as_of_text(report))
-    draw_header(fig, ax, st, title, subtitle, provenance_tag(report))
+                       pad=st.pt(5))
 
 
 # --------------------------------------------------------------------------------------------
@@ -631,47 +862,71 @@ def draw_statistics(fig: Figure, report) -> None:
     if df.empty or "symbol" not in df:
         return no_data(fig, report, st, title)
 
-    set_layout(fig, st)
+    measure = Measure(fig)
     pct_all = num(df, "price_change_pct")
     order = np.argsort(np.nan_to_num(pct_all, nan=-np.inf), kind="stable")
-    t = df.iloc[order]
+    t = df.iloc[order].reset_index(drop=True)
     pct = pct_all[order]
-    sentiment = (t["sentiment"].astype(str).str.lower() if "sentiment" in t
-                 else pd.Series(np.where(pct >= 2, "bullish",
-                                         np.where(pct <= -2, "bearish", "neutral"))))
+    if "sentiment" in t:
+        sentiment = t["sentiment"].astype(str).str.lower().tolist()
+    else:
+        sentiment = ["bullish" if v >= 2 else "bearish" if v <= -2 else "neutral" for v in pct]
     colors = [SENTIMENT_COLORS.get(s, FLAT) for s in sentiment]
     y = np.arange(len(t))
+    symbols = [str(s) for s in t["symbol"]]
 
-    ax = fig.add_subplot()
+    s = report.summary or {}
+    parts = []
+    if s.get("sentiment"):
+        parts.append(f"market sentiment {s['sentiment']}")
+    if isinstance(s.get("breadth"), (int, float)):
+        counts = [f"{s[k]} {w}" for k, w in (("advancers", "up"), ("decliners", "down"),
+                                              ("unchanged", "unchanged"))
+                  if s.get(k) is not None]
+        parts.append(minus(f"breadth {s['breadth']:+.2f}")
+                     + (f" ({', '.join(counts)})" if counts else ""))
+    if isinstance(s.get("weighted_change_pct"), (int, float)):
+        parts.append(minus(f"volume-weighted change {s['weighted_change_pct']:+.2f}%"))
+    top = draw_header(fig, st, measure, Header(title, [*parts, as_of_text(report)],
+                                               provenance_tag(report)),
+                      extra_gap=Measure.line(st.small))
+
+    left = st.pad + max(measure.width(sym, st.tick) for sym in symbols) + st.px(8)
+    bottom = st.pad + xtick_space(st) + Measure.line(st.label)
+    frame = Frame(st)
+    ax = fig.add_axes(frame.rect(left, bottom, st.width_px - left - st.pad,
+                                 st.height_px - top - bottom))
     style_axes(ax, st, grid_axis="x")
     ax.barh(y, np.nan_to_num(pct), color=colors, height=0.66)
-    ax.set_yticks(y, [str(s) for s in t["symbol"]])
+    ax.set_yticks(y, symbols)
     ax.tick_params(axis="y", length=0)
+    ax.spines["left"].set_visible(False)
     ax.axvline(0, color=INK, linewidth=st.thin)
     for guide in (-2, 2):
         ax.axvline(guide, color=MUTED, linewidth=st.thin, linestyle="--", alpha=0.8)
 
-    finite = pct[np.isfinite(pct)]
-    span_lo = min(-2.5, finite.min() if len(finite) else 0)
-    span_hi = max(2.5, finite.max() if len(finite) else 0)
-    width = span_hi - span_lo
-    ax.set_xlim(span_lo - width * 0.16, span_hi + width * 0.16)
+    lo, hi = finite_range(pct, default=(0.0, 0.0))
+    lo, hi = min(-2.5, lo), max(2.5, hi)
+    width = hi - lo
+    ax.set_xlim(lo - width * 0.14, hi + width * 0.14)
     ax.set_ylim(-0.6, len(t) - 0.4)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, pos: minus(f"{v:+g}%")
-                                               if v else "0%"))
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=max(4, int(8 * min(st.scale, 1.4)))))
-    ax.set_xlabel("24 h price change", fontsize=st.label, color=INK)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, pos: minus(f"{v:+g}%") if v
+                                               else "0%"))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=max(4, min(10, int(st.width_px / 130)))))
+    ax.set_xlabel("24 h price change", fontsize=st.label, color=INK, labelpad=st.pt(2))
     ax.text(2, 1.0, " +2%", transform=ax.get_xaxis_transform(), ha="left", va="bottom",
             fontsize=st.small, color=MUTED)
-    ax.text(-2, 1.0, "\u22122% ", transform=ax.get_xaxis_transform(), ha="right", va="bottom",
-            fontsize=st.small, color=MUTED)
+    ax.text(-2, 1.0, "\u22122% ", transform=ax.get_xaxis_transform(), ha="right",
+            va="bottom", fontsize=st.small, color=MUTED)
 
-    label_pt = min(st.small, st.height_px * 0.7 / max(len(t), 1) * 0.5 * 72 / 100)
+    row_px = (st.height_px - top - bottom) / max(len(t), 1)
+    label_pt = min(st.small, row_px * 0.55 / PX_PER_PT)
     for yi, v in zip(y, pct):
         text = "n/a" if not np.isfinite(v) else minus(f"{v:+.2f}%")
         v = 0.0 if not np.isfinite(v) else v
-        ax.text(v, yi, f" {text} " , va="center", ha="left" if v >= 0 else "right",
-                fontsize=label_pt, color=INK)
+        ax.annotate(text, xy=(v, yi), xytext=(st.pt(3) if v >= 0 else -st.pt(3), 0),
+                    textcoords="offset points", va="center", ha="left" if v >= 0 else "right",
+                    fontsize=label_pt, color=INK)
 
     if not st.small_chart:
         handles = [Patch(color=UP, label="bullish (\u2265 +2%)"),
@@ -679,20 +934,6 @@ def draw_statistics(fig: Figure, report) -> None:
                    Patch(color=DOWN, label="bearish (\u2264 \u22122%)")]
         ax.legend(handles=handles, loc="lower right", fontsize=st.small, frameon=True,
                   framealpha=0.9, edgecolor="none")
-
-    s = report.summary or {}
-    parts = []
-    if s.get("sentiment"):
-        parts.append(f"sentiment {s['sentiment']}")
-    if isinstance(s.get("breadth"), (int, float)):
-        counts = [f"{s[k]} {w}" for k, w in (("advancers", "up"), ("decliners", "down"),
-                                              ("unchanged", "flat")) if s.get(k) is not None]
-        parts.append(minus(f"breadth {s['breadth']:+.2f}")
-                     + (f" ({', '.join(counts)})" if counts else ""))
-    if isinstance(s.get("weighted_change_pct"), (int, float)) and not st.small_chart:
-        parts.append(minus(f"volume-weighted {s['weighted_change_pct']:+.2f}%"))
-    subtitle = join(*parts, as_of_text(report))
-    draw_header(fig, ax, st, title, subtitle, provenance_tag(report))
 
 
 DRAWERS: dict[str, Callable[[Figure, object], None]] = {

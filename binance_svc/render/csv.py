@@ -10,15 +10,10 @@
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..errors import InvalidParameter
-from .values import column_values, is_time_dtype, plain_table, report_filename
+from .values import column_texts, plain_table, report_filename
 
 if TYPE_CHECKING:
     from ..analysis.report import Report
@@ -36,8 +31,8 @@ def render_csv(report: Report, ctx: RenderContext) -> bytes:
             f"Unknown table {ctx.table!r}; this resource has: {', '.join(report.tables)}.",
             param="table", allowed=list(report.tables))
     df = plain_table(report.tables[name])
-    columns = [_column_cells(df.iloc[:, i]) for i in range(df.shape[1])]
-    return _write([list(df.columns)], zip(*columns), ctx.bom)
+    columns = [column_texts(df.iloc[:, i], null="", text=_field) for i in range(df.shape[1])]
+    return _write([_cells(list(df.columns))], zip(*columns), ctx.bom)
 
 
 def render_csv_error(err: ApiError, ctx: RenderContext) -> bytes:
@@ -51,31 +46,26 @@ def csv_filename(report: Report, table: str | None = None) -> str:
 
 
 def _write(header: list[list], rows, bom: bool) -> bytes:
-    buf = io.StringIO()
-    if bom:
-        buf.write(BOM)
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerows([_cells(h) for h in header])
-    writer.writerows(rows)
-    return buf.getvalue().encode("utf-8")
-
-
-def _column_cells(series) -> list[str]:
-    """One column as CSV fields; numeric columns in one json.dumps call (same repr, no loop)."""
-    values = column_values(series)
-    dtype = series.dtype
-    if is_time_dtype(dtype):
-        return ["" if v is None else v for v in values]     # ISO text: never formula-like
-    if values and (isinstance(dtype, np.dtype) and dtype.kind in "iufb"
-                   or str(dtype) in ("Float64", "Float32")):
-        texts = json.dumps(values, allow_nan=False, separators=(",", ":"))[1:-1].split(",")
-        return ["" if t == "null" else t for t in texts]
-    return _cells(values)
+    # Written by hand, not with csv.writer: with an LF terminator the csv module leaves a bare
+    # CR unquoted, and a reader then splits the row there. An empty line (one null cell) is
+    # written as "" because readers skip blank lines.
+    lines = [",".join(row) for row in header] + [",".join(row) or '""' for row in rows]
+    return ((BOM if bom else "") + "".join(line + "\n" for line in lines)).encode("utf-8")
 
 
 def _cells(values: list) -> list[str]:
-    """Python values (a row, or a column of mixed values) as CSV fields."""
-    return [_cell(v) for v in values]
+    """Python values (a row) as CSV fields."""
+    return [_field(v) for v in values]
+
+
+def _field(value) -> str:
+    return _quote(_cell(value))
+
+
+def _quote(field: str) -> str:
+    if any(ch in field for ch in ',"\r\n'):
+        return '"' + field.replace('"', '""') + '"'
+    return field
 
 
 def _cell(value) -> str:

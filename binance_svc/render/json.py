@@ -2,9 +2,8 @@
 
 Speed matters here (a 1,000 x 22 table on every uncached request), and the stdlib encoder spends
 most of its time on per-cell dict and key handling. So the rows are written column-wise: each
-numeric or time column goes through *one* `json.dumps` call (values from `values.column_values`,
-undefined already None) and is split back into cells, and each row is one `%` formatting of a
-per-table template. What remains is the float-to-text cost itself. `allow_nan=False` is a guard:
+column becomes cell texts (`values.column_texts`: one `json.dumps` call per numeric column) and
+each row is one `%` formatting of a per-table template. What remains is the float-to-text cost. `allow_nan=False` is a guard:
 a NaN that slipped past the conversion makes rendering fail loudly instead of sending `NaN`.
 """
 from __future__ import annotations
@@ -12,9 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .values import column_values, is_time_dtype, iso_utc, plain_table, py_value, table_columns
+from .values import column_texts, iso_utc, plain_table, py_value, table_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,18 +82,7 @@ def _rows_json(df: pd.DataFrame) -> str:
     df = plain_table(df)
     if df.shape[1] == 0:
         return "[" + ",".join(["{}"] * len(df)) + "]"
-    cells = [_column_json(df.iloc[:, i]) for i in range(df.shape[1])]
+    cells = [column_texts(df.iloc[:, i], null="null", text=dumps_text, time_quote='"')
+             for i in range(df.shape[1])]
     template = "{" + ",".join(dumps_text(c).replace("%", "%%") + ":%s" for c in df.columns) + "}"
     return "[" + ",".join([template % row for row in zip(*cells)]) + "]"
-
-
-def _column_json(series: pd.Series) -> list[str]:
-    """One column as JSON texts, one per cell."""
-    values = column_values(series)
-    dtype = series.dtype
-    # Numbers, booleans, null and ISO times never contain a comma, so one dumps call and a
-    # split give every cell's text; anything else (free text) is encoded cell by cell.
-    if values and (is_time_dtype(dtype) or (isinstance(dtype, np.dtype) and dtype.kind in "iufb")
-                   or str(dtype) in ("Float64", "Float32")):
-        return dumps_text(values)[1:-1].split(",")
-    return [dumps_text(v) for v in values]

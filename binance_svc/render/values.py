@@ -10,9 +10,10 @@ as UTC (the Report's convention). Columns are converted with numpy, not cell by 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 import numpy as np
@@ -111,6 +112,26 @@ def _time_values(series: pd.Series) -> list:
     for i in np.flatnonzero(nat):
         out[i] = None
     return out
+
+
+def column_texts(series: pd.Series, *, null: str, text: Callable[[object], str],
+                 time_quote: str = "") -> list[str]:
+    """One column as the text of each cell in some format.
+
+    Numbers and booleans go through *one* C-level `json.dumps` call and are split back into
+    cells: JSON's number text is Python's shortest round-trip `repr`, which CSV and XML want too,
+    and no number, ``true``, ``false`` or ``null`` contains a comma. ISO times need no escaping in
+    any format. Only other cells (free text) go through `text`, one by one.
+    """
+    values = column_values(series)
+    dtype = series.dtype
+    if is_time_dtype(dtype):
+        return [null if v is None else f"{time_quote}{v}{time_quote}" for v in values]
+    if values and (isinstance(dtype, np.dtype) and dtype.kind in "iufb"
+                   or str(dtype) in ("Float64", "Float32")):
+        cells = json.dumps(values, allow_nan=False, separators=(",", ":"))[1:-1].split(",")
+        return cells if null == "null" else [null if c == "null" else c for c in cells]
+    return [null if v is None else text(v) for v in values]
 
 
 def table_columns(df: pd.DataFrame) -> tuple[list[str], list[list]]:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..analysis.report import Provenance
 from ..errors import UnknownSymbol, UpstreamError
+from ..settings import INTERVAL_MS
 from . import stats
 from .cache import Fetched, UpstreamCache
 from .client import (EXCHANGE_INFO_WEIGHT, KLINES_WEIGHT, BinanceClient, depth_weight,
@@ -22,10 +23,6 @@ from .client import (EXCHANGE_INFO_WEIGHT, KLINES_WEIGHT, BinanceClient, depth_w
 from .frames import depth_frames, empty_klines, klines_frame, symbols_frame, tickers_frame
 
 PAGE = 1000
-INTERVAL_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
-               "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
-               "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000,
-               "3d": 259_200_000, "1w": 604_800_000, "1M": 2_592_000_000}
 DEMO_WARNING = ("Demo market: synthetic prices from a seeded generator, not Binance. "
                 "Set MARKET_SOURCE=binance for live data.")
 

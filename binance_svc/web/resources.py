@@ -6,7 +6,9 @@ the frames to the pure analysis function.
 """
 from __future__ import annotations
 
+import contextvars
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
@@ -127,10 +129,19 @@ def _correlation_parse(args, path_args, settings, now):
 def _correlation_build(market, params, now):
     market.require_symbols(params["symbols"])
     start, end = _parse_iso(params["start"]), _parse_iso(params["end"])
+
+    def fetch(symbol):
+        return market.klines(symbol, params["interval"], params["limit"] + 1, end=end,
+                             closed=params["closed"])
+
+    # One klines call per symbol: made concurrently, each in a copy of this request's context
+    # so the per-request upstream accounting still sees them.
+    with ThreadPoolExecutor(max_workers=min(8, len(params["symbols"]))) as pool:
+        futures = [pool.submit(contextvars.copy_context().run, fetch, s)
+                   for s in params["symbols"]]
+        results = [f.result() for f in futures]
     frames, provs = {}, []
-    for symbol in params["symbols"]:
-        klines, prov = market.klines(symbol, params["interval"], params["limit"] + 1, end=end,
-                                     closed=params["closed"])
+    for symbol, (klines, prov) in zip(params["symbols"], results):
         if start is not None:
             klines = klines[klines["open_time"] >= start].reset_index(drop=True)
         frames[symbol] = klines

@@ -1,7 +1,11 @@
-"""Format negotiation as the contract states it (API.md, "Formats and negotiation")."""
+"""Format negotiation as the contract states it (API.md, "Formats and negotiation"), and the
+renderer registry the chosen format is looked up in."""
+import pandas as pd
 import pytest
 
-from binance_svc.errors import InvalidParameter, NotAcceptable, UnknownFormat
+from binance_svc.analysis.report import Report
+from binance_svc.errors import InvalidParameter, NotAcceptable, UnknownFormat, UnknownSymbol
+from binance_svc.render.formats import REGISTRY, RenderContext, content_type, render_error
 from binance_svc.render.negotiate import (FORMATS, MEDIA_TYPES, choose_format, error_format,
                                           parse_accept)
 
@@ -144,3 +148,39 @@ def test_error_format_never_raises(param, accept, fmt):
 def test_parse_accept_drops_parameters_and_bad_entries():
     assert parse_accept("Text/HTML;Level=1;Q=0.5, foo, */*;q=x, image/*;q=.2") == [
         ("text/html", 0.5), ("image/*", 0.2)]
+
+
+# ---- the registry the chosen format is looked up in (render/formats.py) -------------------
+
+@pytest.mark.parametrize("fmt, header", [
+    ("json", "application/json"), ("html", "text/html; charset=utf-8"),
+    ("csv", "text/csv; charset=utf-8"), ("xml", "application/xml"), ("png", "image/png")])
+def test_registry_content_types(fmt, header):
+    assert content_type(fmt) == header
+    assert REGISTRY[fmt].media_type == MEDIA_TYPES[fmt]
+    assert REGISTRY[fmt].binary is (fmt == "png")
+    assert REGISTRY[fmt].extension == fmt
+
+
+@pytest.mark.parametrize("fmt, header, start", [
+    ("json", "application/json", b'{"error":'), ("png", "application/json", b'{"error":'),
+    ("xml", "application/xml", b"<?xml"), ("csv", "text/csv; charset=utf-8", b"status,"),
+    ("html", "text/html; charset=utf-8", b"<!doctype html>"), ("nope", "application/json", b"{")])
+def test_errors_render_in_their_format_png_as_json(fmt, header, start):
+    body, ctype = render_error(UnknownSymbol("No such symbol.", param="symbol"), fmt,
+                               RenderContext())
+    assert ctype == header and body.startswith(start)
+
+
+def test_png_renders_through_the_registry():
+    pytest.importorskip("binance_svc.render.png")
+    symbols = ["BTCUSDT", "ETHUSDT"]
+    report = Report("correlation", {"symbols": symbols},
+                    {"matrix": pd.DataFrame({"symbol": symbols, "BTCUSDT": [1.0, 0.5],
+                                             "ETHUSDT": [0.5, 1.0]}),
+                     "assets": pd.DataFrame({"symbol": symbols, "annualized_return": [0.1, 0.2],
+                                             "annualized_volatility": [0.5, 0.6],
+                                             "sharpe": [0.2, 0.3], "max_drawdown": [-0.1, -0.2],
+                                             "beta": [1.0, 1.1]})})
+    body = REGISTRY["png"].render(report, RenderContext(width=400, height=300))
+    assert body.startswith(b"\x89PNG\r\n\x1a\n")

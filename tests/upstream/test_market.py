@@ -1,0 +1,332 @@
+"""Market: what the views ask of Binance, as typed frames with provenance, cached and polite.
+
+Binance is mocked with `responses`; the klines endpoint by a callback that honours endTime and
+limit the way Binance does (conftest.klines_upstream).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+from binance_svc.errors import UnknownSymbol, UpstreamRateLimited, UpstreamUnavailable
+from binance_svc.upstream import stats
+from binance_svc.upstream.client import BinanceClient
+from binance_svc.upstream.market import DEMO_WARNING
+
+BASE = "https://data-api.binance.vision"
+KLINES = BASE + "/api/v3/klines"
+DEPTH = BASE + "/api/v3/depth"
+TICKER = BASE + "/api/v3/ticker/24hr"
+EXCHANGE_INFO = BASE + "/api/v3/exchangeInfo"
+HOUR_MS = 3_600_000
+
+EXCHANGE = {"timezone": "UTC", "serverTime": 1, "symbols": [
+    {"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT"},
+    {"symbol": "ETHUSDT", "status": "TRADING", "baseAsset": "ETH", "quoteAsset": "USDT"},
+    {"symbol": "LUNAUSDT", "status": "BREAK", "baseAsset": "LUNA", "quoteAsset": "USDT"}]}
+
+
+def ticker(symbol, last="100.0"):
+    return {"symbol": symbol, "lastPrice": last, "openPrice": "99.0", "highPrice": "101.0",
+            "lowPrice": "98.0", "priceChange": "1.0", "priceChangePercent": "1.010",
+            "weightedAvgPrice": "100.0", "volume": "10.0", "quoteVolume": "1000.0",
+            "count": 7, "openTime": 1634858001452, "closeTime": 1634944401452}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def klines_requests(http):
+    return [c.request for c in http.calls if c.request.path_url.startswith("/api/v3/klines")]
+
+
+def open_ms(frame: pd.DataFrame) -> list[int]:
+    return [int(t.value // 1_000_000) for t in frame["open_time"]]
+
+
+# -- paging ------------------------------------------------------------------------------------
+
+def test_1500_candles_take_two_pages_the_second_ending_before_the_first(http, market,
+                                                                        klines_upstream):
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 5000 * HOUR_MS))
+    frame, prov = market.klines("BTCUSDT", "1h", 1500)
+
+    sent = klines_requests(http)
+    assert len(sent) == 2
+    assert sent[0].params == {"symbol": "BTCUSDT", "interval": "1h", "limit": "1000"}
+    first_page = json.loads(http.calls[0].response.text)
+    assert len(first_page) == 1000
+    assert sent[1].params == {"symbol": "BTCUSDT", "interval": "1h", "limit": "1000",
+                              "endTime": str(first_page[0][0] - 1)}
+
+    assert len(frame) == 1500
+    opens = open_ms(frame)
+    assert opens == sorted(opens) and len(set(opens)) == 1500            # oldest first, unique
+    assert all(b - a == HOUR_MS for a, b in zip(opens, opens[1:]))       # no gap at the seam
+    assert opens[-1] == first_page[-2][0]         # the forming candle (last of page 1) dropped
+    assert prov.source == "binance" and prov.stale is False
+
+
+def test_paging_stops_when_a_young_market_runs_out_of_history(http, market, klines_upstream):
+    now = now_ms()
+    listed = (now // HOUR_MS - 1199) * HOUR_MS          # 1,200 candles, the last one forming
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=listed))
+    frame, _ = market.klines("NEWUSDT", "1h", 2500)
+    assert len(klines_requests(http)) == 2              # three pages wanted, two exist
+    assert len(frame) == 1199                           # every closed candle there is
+    assert open_ms(frame)[0] == listed
+
+
+def test_a_market_younger_than_one_page_costs_one_call(http, market, klines_upstream):
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(
+        now, first_ms=(now // HOUR_MS - 299) * HOUR_MS))
+    frame, _ = market.klines("NEWUSDT", "1h", 1500)
+    assert len(klines_requests(http)) == 1
+    assert len(frame) == 299
+
+
+def test_a_window_ending_in_the_past_pages_back_from_its_end(http, market, klines_upstream):
+    end = datetime(2023, 6, 30, 12, 30, tzinfo=timezone.utc)
+    end_ms = int(end.timestamp() * 1000)
+    http.add_callback("GET", KLINES, callback=klines_upstream(now_ms(),
+                                                              first_ms=end_ms - 3000 * HOUR_MS))
+    frame, _ = market.klines("BTCUSDT", "1h", 1200, end=end)
+    sent = klines_requests(http)
+    assert [r.params.get("endTime") for r in sent] == [str(end_ms),
+                                                      str(end_ms // HOUR_MS * HOUR_MS
+                                                          - 999 * HOUR_MS - 1)]
+    assert len(frame) == 1200
+    # closed=True: the 12:00 candle was still forming at 12:30, so 11:00 is the last one.
+    assert frame["open_time"].iloc[-1] == pd.Timestamp("2023-06-30T11:00Z")
+
+
+# -- closed ----------------------------------------------------------------------------------
+
+def test_closed_true_drops_the_candle_still_forming(http, market, klines_upstream):
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 50 * HOUR_MS))
+    frame, _ = market.klines("BTCUSDT", "1h", 5, closed=True)
+    assert len(frame) == 5
+    assert (frame["close_time"] < pd.Timestamp.now(tz="UTC")).all()
+    assert open_ms(frame)[-1] == now // HOUR_MS * HOUR_MS - HOUR_MS
+
+
+def test_closed_false_keeps_the_candle_still_forming(http, market, klines_upstream):
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 50 * HOUR_MS))
+    frame, _ = market.klines("BTCUSDT", "1h", 5, closed=False)
+    assert len(frame) == 5
+    assert frame["close_time"].iloc[-1] > pd.Timestamp.now(tz="UTC")
+    assert open_ms(frame)[-1] == now // HOUR_MS * HOUR_MS
+
+
+def test_klines_frame_types(http, market, klines_upstream):
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 50 * HOUR_MS))
+    frame, prov = market.klines("BTCUSDT", "1h", 10)
+    assert str(frame["open_time"].dtype) == "datetime64[ns, UTC]"
+    assert str(frame["close_time"].dtype) == "datetime64[ns, UTC]"
+    assert frame["close"].dtype == "float64" and frame["trades"].dtype == "int64"
+    assert prov.fetched_at.tzinfo is not None and prov.expires_at > prov.fetched_at
+
+
+# -- klines cache ------------------------------------------------------------------------------
+
+def test_analyses_of_one_symbol_and_interval_share_one_cached_page(http, market,
+                                                                   klines_upstream):
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 5000 * HOUR_MS))
+    a, _ = market.klines("BTCUSDT", "1h", 200)
+    b, _ = market.klines("BTCUSDT", "1h", 500)
+    c, _ = market.klines("BTCUSDT", "1h", 200, closed=False)
+    assert len(klines_requests(http)) == 1
+    assert (len(a), len(b), len(c)) == (200, 500, 200)
+    pd.testing.assert_frame_equal(a, b.tail(200).reset_index(drop=True))
+
+
+def test_different_intervals_and_symbols_are_different_calls(http, market, klines_upstream):
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 50 * HOUR_MS))
+    market.klines("BTCUSDT", "1h", 10)
+    market.klines("ETHUSDT", "1h", 10)
+    assert len(klines_requests(http)) == 2
+
+
+def test_32_concurrent_requests_for_one_cold_klines_key_make_one_call(http, market,
+                                                                     klines_upstream):
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(
+        now, first_ms=now - 5000 * HOUR_MS, sleep=0.2))
+    barrier = threading.Barrier(32)
+    frames, errors = [None] * 32, []
+
+    def worker(i):
+        barrier.wait()
+        try:
+            frames[i] = market.klines("BTCUSDT", "1h", 300)[0]
+        except Exception as exc:   # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert len(klines_requests(http)) == 1
+    for frame in frames[1:]:
+        pd.testing.assert_frame_equal(frame, frames[0])
+    assert len(frames[0]) == 300
+
+
+# -- malformed klines --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", [
+    [[1, 2, 3]],                                     # too few fields
+    [[1685577600000, "x", "1", "1", "1", "1", 1685581199999, "1", 3, "1", "1", "0"]],
+    [[1685577600000, "NaN", "1", "1", "1", "1", 1685581199999, "1", 3, "1", "1", "0"]],
+    {"rows": []},                                    # not a list
+    ["not a row"],
+], ids=["short-row", "text-price", "nan-price", "object", "string-row"])
+def test_klines_binance_cannot_have_sent_are_a_502(http, market, body):
+    http.add("GET", KLINES, json=body)
+    with pytest.raises(UpstreamUnavailable) as info:
+        market.klines("BTCUSDT", "1h", 10)
+    assert info.value.status == 502
+
+
+def test_an_empty_klines_answer_is_an_empty_frame_not_an_error(http, market):
+    http.add("GET", KLINES, json=[])
+    frame, _ = market.klines("BTCUSDT", "1h", 10)
+    assert frame.empty
+    assert list(frame.columns)[:2] == ["open_time", "open"]
+    assert str(frame["open_time"].dtype) == "datetime64[ns, UTC]"
+
+
+# -- symbols -----------------------------------------------------------------------------------
+
+def test_an_unknown_symbol_is_a_404_before_any_other_call(http, market):
+    http.add("GET", EXCHANGE_INFO, json=EXCHANGE)
+    with pytest.raises(UnknownSymbol) as info:
+        market.require_symbols(["BTCUSDT", "NOPEUSDT"])
+    err = info.value
+    assert err.status == 404 and err.param == "symbol" and "NOPEUSDT" in err.message
+    assert [c.request.path_url for c in http.calls] == ["/api/v3/exchangeInfo"]
+
+
+def test_known_symbols_pass_and_exchange_info_is_cached(http, market):
+    http.add("GET", EXCHANGE_INFO, json=EXCHANGE)
+    market.require_symbols(["BTCUSDT"])
+    market.require_symbols(["ETHUSDT", "BTCUSDT"])
+    frame, _ = market.symbols()
+    assert len(http.calls) == 1
+    assert list(frame["symbol"]) == ["BTCUSDT", "ETHUSDT", "LUNAUSDT"]
+
+
+def test_exchange_info_is_cached_for_an_hour_by_default(http, settings, market):
+    http.add("GET", EXCHANGE_INFO, json=EXCHANGE)
+    _, prov = market.symbols()
+    assert settings.cache_ttl_exchange_info == 3600
+    assert (prov.expires_at - prov.fetched_at).total_seconds() == pytest.approx(3600)
+
+
+def test_when_exchange_info_fails_binance_own_minus_1121_still_gives_404(http, market):
+    http.add("GET", EXCHANGE_INFO, status=503, body="down")
+    http.add("GET", KLINES, status=400, json={"code": -1121, "msg": "Invalid symbol."})
+    market.require_symbols(["NOPEUSDT"])         # cannot check now: let the call decide
+    with pytest.raises(UnknownSymbol):
+        market.klines("NOPEUSDT", "1h", 10)
+
+
+# -- tickers and depth ----------------------------------------------------------------------
+
+def test_tickers_of_many_symbols_are_one_call_whatever_their_order(http, market):
+    http.add("GET", TICKER, json=[ticker("BTCUSDT"), ticker("ETHUSDT")])
+    frame, _ = market.tickers(["ETHUSDT", "BTCUSDT"])
+    market.tickers(["BTCUSDT", "ETHUSDT"])
+    assert len(http.calls) == 1
+    assert http.calls[0].request.params == {"symbols": '["BTCUSDT","ETHUSDT"]'}
+    assert list(frame["symbol"]) == ["BTCUSDT", "ETHUSDT"]
+    assert frame["last_price"].dtype == "float64"
+
+
+def test_depth_sends_the_limit_and_orders_each_side_best_first(http, market):
+    http.add("GET", DEPTH, json={"lastUpdateId": 1,
+                                 "bids": [["99.0", "1"], ["100.0", "2"], ["98.5", "3"]],
+                                 "asks": [["101.5", "1"], ["100.5", "2"], ["101.0", "3"]]})
+    bids, asks, prov = market.depth("BTCUSDT", 500)
+    assert http.calls[0].request.params == {"symbol": "BTCUSDT", "limit": "500"}
+    assert list(bids["price"]) == [100.0, 99.0, 98.5]
+    assert list(asks["price"]) == [100.5, 101.0, 101.5]
+    assert prov.stale is False
+
+
+def test_the_request_log_counts_calls_and_weight(http, market):
+    import contextvars
+
+    http.add("GET", DEPTH, json={"lastUpdateId": 1, "bids": [["1", "1"]], "asks": [["2", "1"]]})
+    http.add("GET", TICKER, json=[ticker("BTCUSDT")])
+
+    def one_request():
+        seen = stats.begin()
+        market.depth("BTCUSDT", 500)      # weight 25
+        market.tickers(["BTCUSDT"])        # weight 2
+        market.depth("BTCUSDT", 500)      # cached
+        return dict(seen)
+
+    assert contextvars.copy_context().run(one_request) == {
+        "upstream_calls": 2, "upstream_weight": 27, "cache": "miss"}
+
+
+# -- stale data and the budget, as the views see them ------------------------------------------
+
+def test_a_failing_binance_gives_the_old_copy_marked_stale(http, make_market):
+    market = make_market(BinanceClient(BASE, timeout=5, weight_budget=3000), cache_ttl_ticker=0)
+    http.add("GET", TICKER, json=[ticker("BTCUSDT", "100.0")])
+    http.add("GET", TICKER, status=500, body="Internal Server Error")
+    fresh, _ = market.tickers(["BTCUSDT"])
+    stale, prov = market.tickers(["BTCUSDT"])
+    pd.testing.assert_frame_equal(stale, fresh)
+    assert prov.stale is True
+    assert any("Stale data" in w and "s ago" in w for w in prov.warnings)
+    assert len(http.calls) == 2
+
+
+def test_above_the_weight_budget_the_old_copy_is_served_without_a_call(http, make_market, clock):
+    client = BinanceClient(BASE, timeout=5, weight_budget=10, clock=clock)
+    market = make_market(client, cache_ttl_ticker=0)
+    http.add("GET", TICKER, json=[ticker("BTCUSDT")], headers={"X-MBX-USED-WEIGHT-1M": "9"})
+    market.tickers(["BTCUSDT"])
+    _, prov = market.tickers(["BTCUSDT"])
+    assert prov.stale is True
+    assert len(http.calls) == 1
+    with pytest.raises(UpstreamRateLimited):             # nothing to fall back on: 503
+        market.tickers(["ETHUSDT"])
+    assert len(http.calls) == 1
+
+
+def test_during_a_ban_the_old_copy_is_served_without_a_call(http, make_market, clock):
+    client = BinanceClient(BASE, timeout=5, weight_budget=3000, clock=clock)
+    market = make_market(client, cache_ttl_ticker=0)
+    http.add("GET", TICKER, json=[ticker("BTCUSDT")])
+    http.add("GET", TICKER, status=429, json={"code": -1003, "msg": "Too much."},
+             headers={"Retry-After": "30"})
+    market.tickers(["BTCUSDT"])
+    assert market.tickers(["BTCUSDT"])[1].stale       # the 429 itself
+    assert market.tickers(["BTCUSDT"])[1].stale       # the ban: no request
+    assert len(http.calls) == 2
+
+
+def test_demo_source_is_said_in_every_provenance(http, make_market):
+    market = make_market(BinanceClient(BASE, timeout=5, weight_budget=3000), source="demo")
+    http.add("GET", TICKER, json=[ticker("BTCUSDT")])
+    _, prov = market.tickers(["BTCUSDT"])
+    assert prov.source == "demo" and DEMO_WARNING in prov.warnings

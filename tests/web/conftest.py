@@ -1,0 +1,80 @@
+"""Fixtures of the web tests: an app on the demo market, its test client, its demo market.
+
+Every app is built by `create_app` with the demo market (no network) and with the settings
+that matter spelled out, so an environment variable on the test machine (BINANCE_BASE_URL,
+WATCHLIST, CACHE_TYPE, ...) cannot change what the tests see. A `responses` mock stays active
+in every test of this directory as a guard: an HTTP call that does not go to the demo market's
+transport adapter fails with ConnectionError instead of reaching the network.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+
+from binance_svc import create_app
+
+WATCHLIST = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
+             "TRXUSDT", "LINKUSDT", "AVAXUSDT")
+DEMO_CONFIG = {
+    "TESTING": True,
+    "MARKET_SOURCE": "demo",
+    "BINANCE_BASE_URL": "",          # unset: the demo adapter is mounted on the default host
+    "WATCHLIST": ",".join(WATCHLIST),
+    "CACHE_TYPE": "SimpleCache",
+    "DEMO_LATENCY_MS": "0",
+    "LOG_LEVEL": "WARNING",          # no access-log line per request in the test output
+}
+
+
+def make_app(**overrides):
+    return create_app({**DEMO_CONFIG, **overrides})
+
+
+@pytest.fixture(autouse=True)
+def no_network():
+    """Any real HTTP request (one not answered by the demo adapter) raises ConnectionError."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+@pytest.fixture
+def app():
+    """A fresh app per test: its own caches, ban window and demo request counters."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def demo(app):
+    return app.extensions["binance_svc"].demo
+
+
+@pytest.fixture(scope="module")
+def module_app():
+    """One app for a whole module of read-only tests (the response cache makes repeats cheap)."""
+    return make_app()
+
+
+@pytest.fixture(scope="module")
+def module_client(module_app):
+    return module_app.test_client()
+
+
+def _strict_loads(data: bytes):
+    def refuse(name):
+        raise ValueError(f"{name} in a JSON body")
+    return json.loads(data, parse_constant=refuse)
+
+
+@pytest.fixture
+def strict_json():
+    """json.loads that refuses NaN, Infinity and -Infinity (which json.loads accepts by default).
+
+    A fixture rather than an importable helper: test modules never import conftest."""
+    return _strict_loads
