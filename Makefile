@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 2
 
-.PHONY: help demo run test install install-test system-deps clean
+.PHONY: help demo run test install install-test system-deps clean lock test-deploy
 
 help:
 	@echo "make demo   serve http://$(HOST):$(PORT) on the bundled demo market (no network needed)"
@@ -56,6 +56,18 @@ run: install
 
 test: install-test system-deps
 	$(BIN)/python -m pytest
+
+# Re-pin requirements.lock (image) and requirements-test.lock (CI) after editing pyproject.toml.
+UV_VENV ?= /tmp/uvenv
+UV_COMPILE = $(UV_VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock"
+lock:
+	@test -x $(UV_VENV)/bin/uv || { $(PYTHON) -m venv $(UV_VENV) && $(UV_VENV)/bin/pip install --quiet uv; }
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra test -o requirements-test.lock
+
+test-deploy: install-test system-deps
+	$(BIN)/python -m pytest tests/deploy -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

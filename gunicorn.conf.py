@@ -16,6 +16,7 @@ The same file serves a laptop (`GUNICORN_BIND` defaults to 127.0.0.1:8000) and t
 | GUNICORN_MAX_REQUESTS_JITTER     | 200                      | max_requests_jitter     |
 | GUNICORN_ACCESSLOG               | unset: no access log     | accesslog ("-" = stdout)|
 | GUNICORN_WORKER_TMP_DIR          | unset: gunicorn default  | worker_tmp_dir          |
+| GUNICORN_CONTROL_SOCKET          | unset: no control socket | control_socket          |
 | FORWARDED_ALLOW_IPS              | 127.0.0.1                | forwarded_allow_ips     |
 | LOG_LEVEL                        | info                     | loglevel                |
 
@@ -60,6 +61,14 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # The heartbeat file of each worker; on a read-only root it must be on tmpfs (/dev/shm).
 worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR") or None
+# gunicorn >= 25.1 opens a control socket for `gunicornc` at $HOME/.gunicorn/gunicorn.ctl by
+# default: one path for every instance a user runs (the last to start takes it over, so a
+# command meant for one server reaches another), and unwritable on a read-only root with no
+# home. Off unless GUNICORN_CONTROL_SOCKET names a path. Older gunicorns ignore both names.
+_control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+if _control_socket:
+    control_socket = _control_socket
+control_socket_disable = not _control_socket
 # Do not let a header-flood or huge request line reach the app.
 limit_request_line = 8190
 limit_request_fields = 100

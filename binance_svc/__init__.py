@@ -2,17 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version as _pkg_version
 
 from flask import Flask
 from flask_caching import Cache
 
+from ._version import __version__
 from .settings import ConfigError, Settings
-
-try:
-    __version__ = _pkg_version("binance-svc")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+source"
 
 __all__ = ["create_app", "ConfigError", "Settings", "__version__"]
 
@@ -42,8 +37,8 @@ def create_app(config: dict | None = None) -> Flask:
     config = dict(config or {})
     settings = Settings.load(overrides=config)
     app = Flask(__name__, static_folder="render/static", static_url_path="/static")
-    app.config.update({k: v for k, v in config.items() if not isinstance(v, str) or
-                       k in ("TESTING",)})
+    if "TESTING" in config:
+        app.config["TESTING"] = bool(config["TESTING"])
     app.json.sort_keys = False
     observe.configure_logging(settings.log_level)
 

@@ -23,9 +23,11 @@ from matplotlib import colormaps
 from matplotlib.colors import Normalize, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Polygon
 from matplotlib.path import Path
-from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
+from matplotlib.transforms import offset_copy
+from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator, NullLocator
 
 UTC = timezone.utc
 
@@ -45,8 +47,8 @@ RSI = "#7e57c2"
 TAG = "#e65100"       # DEMO DATA / STALE
 NAN_CELL = "#d0d0d0"
 
-DESIGN_W, DESIGN_H = 1200, 800   # the size the point sizes below are chosen for
-PX_PER_PT = 100 / 72             # png.py renders at 100 dpi
+_DESIGN_W, _DESIGN_H = 1200, 800   # the size the point sizes below are chosen for
+_PX_PER_PT = 100 / 72             # png.py renders at 100 dpi
 
 
 # --------------------------------------------------------------------------------------------
@@ -54,15 +56,15 @@ PX_PER_PT = 100 / 72             # png.py renders at 100 dpi
 # --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Style:
+class _Style:
     scale: float
     width_px: float
     height_px: float
 
     @classmethod
-    def of(cls, fig: Figure) -> "Style":
+    def of(cls, fig: Figure) -> "_Style":
         w, h = fig.get_size_inches() * fig.dpi
-        wr, hr = w / DESIGN_W, h / DESIGN_H
+        wr, hr = w / _DESIGN_W, h / _DESIGN_H
         # geometric mean of the two ratios, but never much more than the smaller one (a very
         # wide, short chart must not get tall text), clamped so text stays readable when small
         scale = min(math.sqrt(wr * hr), 1.3 * min(wr, hr))
@@ -73,7 +75,7 @@ class Style:
 
     def px(self, size_pt: float) -> float:
         """A scaled point size, in pixels."""
-        return size_pt * self.scale * PX_PER_PT
+        return size_pt * self.scale * _PX_PER_PT
 
     title = property(lambda self: self.pt(15))
     subtitle = property(lambda self: self.pt(10.5))
@@ -93,7 +95,7 @@ class Style:
         return self.width_px < 700 or self.height_px < 450
 
 
-class Measure:
+class _Measure:
     """Text extents in pixels, from the canvas' own renderer (so they match the drawing)."""
 
     def __init__(self, fig: Figure):
@@ -114,14 +116,14 @@ class Measure:
     @staticmethod
     def line(size: float) -> float:
         """Height of one line of text (matplotlib's line spacing is 1.2)."""
-        return size * PX_PER_PT * 1.2
+        return size * _PX_PER_PT * 1.2
 
 
-class Frame:
+class _Frame:
     """Converts a pixel box (left, bottom from the figure's lower-left corner) to figure
     fractions, for fig.add_axes and fig.text."""
 
-    def __init__(self, st: Style):
+    def __init__(self, st: _Style):
         self.w, self.h = st.width_px, st.height_px
 
     def rect(self, left: float, bottom: float, width: float, height: float) -> list[float]:
@@ -132,7 +134,7 @@ class Frame:
         return x / self.w, y / self.h
 
 
-def style_axes(ax, st: Style, *, grid_axis: str | None = "y") -> None:
+def _style_axes(ax, st: _Style, *, grid_axis: str | None = "y") -> None:
     ax.tick_params(labelsize=st.tick, length=st.tick_len, width=st.thin, colors=INK,
                    pad=st.tick_pad)
     for side in ("top", "right"):
@@ -145,7 +147,7 @@ def style_axes(ax, st: Style, *, grid_axis: str | None = "y") -> None:
         ax.set_axisbelow(True)
 
 
-def tick_labels(axis, lo: float, hi: float) -> list[str]:
+def _tick_labels(axis, lo: float, hi: float) -> list[str]:
     """The labels an axis will show between lo and hi (for measuring before drawing)."""
     locs = axis.get_major_locator().tick_values(lo, hi)
     eps = abs(hi - lo) * 1e-9
@@ -153,22 +155,22 @@ def tick_labels(axis, lo: float, hi: float) -> list[str]:
     return axis.get_major_formatter().format_ticks(locs) if locs else []
 
 
-def ytick_space(measure: Measure, st: Style, labels: list[str]) -> float:
+def _ytick_space(measure: _Measure, st: _Style, labels: list[str]) -> float:
     """Pixels from an axes' left spine to the far edge of its y tick labels."""
     widest = max((measure.width(t, st.tick) for t in labels), default=0.0)
-    return widest + (st.tick_len + st.tick_pad) * PX_PER_PT
+    return widest + (st.tick_len + st.tick_pad) * _PX_PER_PT
 
 
-def xtick_space(st: Style) -> float:
+def _xtick_space(st: _Style) -> float:
     """Pixels below an axes' bottom spine taken by one row of x tick labels."""
-    return Measure.line(st.tick) + (st.tick_len + st.tick_pad) * PX_PER_PT
+    return _Measure.line(st.tick) + (st.tick_len + st.tick_pad) * _PX_PER_PT
 
 
 # --------------------------------------------------------------------------------------------
 # Titles, tags, number formats
 # --------------------------------------------------------------------------------------------
 
-def as_of_text(report) -> str:
+def _as_of_text(report) -> str:
     when = report.data_as_of or report.generated_at
     if when is None:
         return ""
@@ -187,109 +189,123 @@ def provenance_tag(report) -> str:
     return " \u00b7 ".join(tags)
 
 
-SEP = " \u00b7 "
+_SEP = " \u00b7 "
 
 
-def join(*parts: str) -> str:
-    return SEP.join(p for p in parts if p)
+def _join(*parts: str) -> str:
+    return _SEP.join(p for p in parts if p)
 
 
-def wrap(parts: list[str], measure: Measure, size: float, max_w: float) -> list[str]:
+def _wrap(parts: list[str], measure: _Measure, size: float, max_w: float) -> list[str]:
     """Greedy wrap of " · "-joined parts into lines no wider than max_w pixels."""
     lines: list[str] = []
     for part in (p for p in parts if p):
-        if lines and measure.width(lines[-1] + SEP + part, size) <= max_w:
-            lines[-1] += SEP + part
+        if lines and measure.width(lines[-1] + _SEP + part, size) <= max_w:
+            lines[-1] += _SEP + part
         else:
             lines.append(part)
     return lines
 
 
 @dataclass
-class Header:
+class _Header:
     title: str
     subtitle: list[str]
     tag: str
 
 
-def draw_header(fig: Figure, st: Style, measure: Measure, header: Header,
-                extra_gap: float = 0.0) -> float:
+def _draw_header(fig: Figure, st: _Style, measure: _Measure, header: _Header,
+                 extra_gap: float = 0.0) -> float:
     """Title and subtitle at the top left, tag at the top right; returns the pixels used."""
-    frame = Frame(st)
+    frame = _Frame(st)
     avail = st.width_px - 2 * st.pad
     tag_w = measure.width(header.tag, st.subtitle, bold=True) + st.px(10) if header.tag else 0
     y = st.height_px - st.pad
-    title_size = st.title
-    while title_size > st.label and measure.width(header.title, title_size, True) > avail - tag_w:
+    title_size, title = st.title, header.title
+    while title_size > st.label and measure.width(title, title_size, True) > avail - tag_w:
         title_size *= 0.92
-    fig.text(*frame.xy(st.pad, y), header.title, fontsize=title_size, fontweight="bold",
+    while len(title) > 8 and measure.width(title, title_size, True) > avail - tag_w:
+        title = title[: int(len(title) * 0.9)].rstrip(" ,;:(") + "\u2026"
+        title = title.replace("\u2026\u2026", "\u2026")
+    fig.text(*frame.xy(st.pad, y), title, fontsize=title_size, fontweight="bold",
              color=INK, ha="left", va="top", parse_math=False)
     if header.tag:
         fig.text(*frame.xy(st.width_px - st.pad - st.px(3), y - st.px(2)), header.tag,
                  fontsize=st.subtitle, fontweight="bold", color="white", ha="right", va="top",
                  parse_math=False, bbox={"boxstyle": "round,pad=0.3", "facecolor": TAG,
                                          "edgecolor": "none"})
-    y -= Measure.line(title_size) + st.px(3)
-    lines = wrap(header.subtitle, measure, st.subtitle, avail)
+    y -= _Measure.line(title_size) + st.px(3)
+    lines = _wrap(header.subtitle, measure, st.subtitle, avail)
     if lines:
         fig.text(*frame.xy(st.pad, y), "\n".join(lines), fontsize=st.subtitle, color=MUTED,
                  ha="left", va="top", linespacing=1.2, parse_math=False)
-        y -= Measure.line(st.subtitle) * len(lines)
+        y -= _Measure.line(st.subtitle) * len(lines)
     return st.height_px - y + st.px(8) + extra_gap
 
 
-def minus(text: str) -> str:
+def _minus(text: str) -> str:
     """A typographic minus, as matplotlib's own tick labels use."""
     return text.replace("-", "\u2212")
 
 
-def compact(value: float, decimals: int = 1) -> str:
+def _compact(value: float, decimals: int = 1) -> str:
     """1234567 -> '1.2M': volumes and notionals of any magnitude in a few characters."""
     if value is None or not np.isfinite(value):
         return "n/a"
     mag = abs(value)
     for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
         if mag >= div:
-            return minus(f"{value / div:.{decimals}f}".rstrip("0").rstrip(".") + suffix)
+            return _minus(f"{value / div:.{decimals}f}".rstrip("0").rstrip(".") + suffix)
     if mag >= 1 or mag == 0:
-        return minus(f"{value:.{decimals}f}".rstrip("0").rstrip("."))
-    return minus(f"{value:.2g}")
+        return _minus(f"{value:.{decimals}f}".rstrip("0").rstrip("."))
+    return _minus(f"{value:.2g}")
 
 
-def price_text(value: float) -> str:
+def _price_text(value: float) -> str:
     """A price with as many decimals as its size needs: 97,123.45 / 3.5321 / 0.00001234."""
     if value is None or not np.isfinite(value):
         return "n/a"
     mag = abs(value)
-    if mag >= 1000:
+    if mag >= 100:
         decimals = 2
+    elif mag >= 10:
+        decimals = 3
     elif mag >= 1:
         decimals = 4
     elif mag == 0:
         decimals = 0
     else:
         decimals = min(10, 3 - int(math.floor(math.log10(mag))))
-    return minus(f"{value:,.{decimals}f}")
+    return _minus(f"{value:,.{decimals}f}")
 
 
-class PriceFormatter(Formatter):
+class _PriceFormatter(Formatter):
     """Tick labels with the decimals the tick step needs, thousands separated, no offset."""
 
-    def __call__(self, x, pos=None):
-        locs = sorted(v for v in getattr(self, "locs", []) if np.isfinite(v))
-        step = float(np.min(np.diff(locs))) if len(locs) > 1 else 0.0
+    _decimals: int | None = None
+
+    def set_locs(self, locs):
+        super().set_locs(locs)
+        locs = sorted(float(v) for v in locs if np.isfinite(v))
+        step = min(b - a for a, b in zip(locs, locs[1:])) if len(locs) > 1 else 0.0
         if step <= 0:
-            return price_text(x)
+            self._decimals = None
+            return
         decimals = max(0, min(10, -int(math.floor(math.log10(step)))))
         if any(abs(round(v, decimals) - v) > step * 1e-6 for v in locs):
             decimals += 1     # steps like 2.5 or 0.25
-        return minus(f"{x:,.{decimals}f}")
+        self._decimals = min(decimals, 10)
+
+    def __call__(self, x, pos=None):
+        if self._decimals is None:
+            return _price_text(x)
+        return _minus(f"{x:,.{self._decimals}f}")
 
 
-def no_data(fig: Figure, report, st: Style, title: str) -> None:
+def _no_data(fig: Figure, report, st: _Style, title: str) -> None:
     """A readable figure for an empty report instead of an exception."""
-    measure = Measure(fig)
-    draw_header(fig, st, measure, Header(title, [as_of_text(report)], provenance_tag(report)))
+    measure = _Measure(fig)
+    _draw_header(fig, st, measure, _Header(title, [_as_of_text(report)], provenance_tag(report)))
     fig.text(0.5, 0.5, "No data", ha="center", va="center", fontsize=st.pt(28), color=MUTED,
              fontweight="bold")
     fig.text(0.5, 0.5 - st.px(34) / st.height_px,
@@ -297,12 +313,12 @@ def no_data(fig: Figure, report, st: Style, title: str) -> None:
              fontsize=st.label, color=MUTED)
 
 
-def num(frame: pd.DataFrame, column: str) -> np.ndarray:
+def _num(frame: pd.DataFrame, column: str) -> np.ndarray:
     """A column as float64, NaN where undefined or missing (renderers never trust dtypes)."""
     if column not in frame:
         return np.full(len(frame), np.nan)
     return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64",
-                                                                    na_value=np.nan)
+                                                                  na_value=np.nan)
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,8 +330,8 @@ _RECT_CODES = np.array([Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO, Path
 _SEGMENT_CODES = np.array([Path.MOVETO, Path.LINETO], dtype=Path.code_type)
 
 
-def add_bars(ax, x, bottom, top, width: float, color, *, alpha: float = 1.0,
-             edge: float = 0.0) -> None:
+def _add_bars(ax, x, bottom, top, width: float, color, *, alpha: float = 1.0,
+              edge: float = 0.0) -> None:
     """Bars centred on x from bottom to top, one PathPatch (limits are set by the caller)."""
     ok = np.isfinite(x) & np.isfinite(bottom) & np.isfinite(top)
     if not ok.any():
@@ -323,13 +339,13 @@ def add_bars(ax, x, bottom, top, width: float, color, *, alpha: float = 1.0,
     x, bottom, top = x[ok], bottom[ok], top[ok]
     left, right = x - width / 2, x + width / 2
     verts = np.stack([np.column_stack(p) for p in ((left, bottom), (left, top), (right, top),
-                                                    (right, bottom), (left, bottom))], axis=1)
+                                                   (right, bottom), (left, bottom))], axis=1)
     path = Path(verts.reshape(-1, 2), np.tile(_RECT_CODES, len(x)))
     ax.add_artist(PathPatch(path, facecolor=color, edgecolor=color if edge else "none",
                             linewidth=edge, alpha=alpha))
 
 
-def add_segments(ax, x, y0, y1, color, linewidth: float) -> None:
+def _add_segments(ax, x, y0, y1, color, linewidth: float) -> None:
     """Vertical segments (candle wicks), one PathPatch."""
     ok = np.isfinite(x) & np.isfinite(y0) & np.isfinite(y1)
     if not ok.any():
@@ -341,7 +357,7 @@ def add_segments(ax, x, y0, y1, color, linewidth: float) -> None:
                             capstyle="butt"))
 
 
-def add_band(ax, x, lower, upper, color, alpha) -> None:
+def _add_band(ax, x, lower, upper, color, alpha) -> None:
     """A filled band between two lines, one polygon per run of defined values."""
     ok = np.isfinite(lower) & np.isfinite(upper)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(int), [0]])))
@@ -353,7 +369,7 @@ def add_band(ax, x, lower, upper, color, alpha) -> None:
                               alpha=alpha))
 
 
-def finite_range(*arrays, default=(0.0, 1.0)) -> tuple[float, float]:
+def _finite_range(*arrays, default=(0.0, 1.0)) -> tuple[float, float]:
     values = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
     values = values[np.isfinite(values)]
     if not len(values):
@@ -361,7 +377,7 @@ def finite_range(*arrays, default=(0.0, 1.0)) -> tuple[float, float]:
     return float(values.min()), float(values.max())
 
 
-def padded(lo: float, hi: float, share: float = 0.05) -> tuple[float, float]:
+def _padded(lo: float, hi: float, share: float = 0.05) -> tuple[float, float]:
     span = hi - lo
     pad = span * share if span > 0 else (abs(hi) * 0.01 or 1.0)
     return lo - pad, hi + pad
@@ -371,15 +387,15 @@ def padded(lo: float, hi: float, share: float = 0.05) -> tuple[float, float]:
 # Technical: candles + SMA + Bollinger, volume, RSI, MACD
 # --------------------------------------------------------------------------------------------
 
-def to_date_nums(series: pd.Series) -> np.ndarray:
+def _to_date_nums(series: pd.Series) -> np.ndarray:
     values = pd.to_datetime(series, utc=True).dt.tz_localize(None)
     return mdates.date2num(values.to_numpy(dtype="datetime64[ms]"))
 
 
-def candle_span(frame: pd.DataFrame, x_open: np.ndarray) -> float:
+def _candle_span(frame: pd.DataFrame, x_open: np.ndarray) -> float:
     """The interval length in days: from close_time - open_time, else the spacing of opens."""
     if "close_time" in frame and len(frame):
-        spans = to_date_nums(frame["close_time"]) - x_open
+        spans = _to_date_nums(frame["close_time"]) - x_open
         spans = spans[np.isfinite(spans) & (spans > 0)]
         if len(spans):
             return float(np.median(spans)) + 1 / 86_400_000   # close_time = next open - 1 ms
@@ -392,7 +408,7 @@ def candle_span(frame: pd.DataFrame, x_open: np.ndarray) -> float:
 
 
 def draw_technical(fig: Figure, report) -> None:
-    st = Style.of(fig)
+    st = _Style.of(fig)
     params = report.params or {}
     symbol, interval = params.get("symbol", ""), params.get("interval", "")
     title = report.title or f"Technical analysis: {symbol} {interval}".strip()
@@ -400,43 +416,46 @@ def draw_technical(fig: Figure, report) -> None:
         title = f"{title} {interval}"
     df = report.frame
     if df.empty or "open_time" not in df:
-        return no_data(fig, report, st, title)
+        return _no_data(fig, report, st, title)
 
-    measure = Measure(fig)
-    x_open = to_date_nums(df["open_time"])
-    span = candle_span(df, x_open)
+    measure = _Measure(fig)
+    x_open = _to_date_nums(df["open_time"])
+    span = _candle_span(df, x_open)
     x = x_open + span / 2                         # a candle is drawn across its interval
-    o, h, l, c = (num(df, k) for k in ("open", "high", "low", "close"))
+    o, h, l, c = (_num(df, k) for k in ("open", "high", "low", "close"))
     up = c >= o
     n = len(df)
 
     signals = (report.summary or {}).get("signals") or {}
-    signal_text = join(*(f"{k} {str(v).replace('_', ' ')}" for k, v in signals.items()
-                         if v is not None))
-    header = Header(title, [f"{n} candle{'s' if n != 1 else ''}"
-                            + (f" of {interval}" if interval else ""),
-                            as_of_text(report), signal_text], provenance_tag(report))
-    top_used = draw_header(fig, st, measure, header)
+    signal_text = _join(*(f"{k} {str(v).replace('_', ' ')}" for k, v in signals.items()
+                          if v is not None))
+    header = _Header(title, [f"{n} candle{'s' if n != 1 else ''}"
+                             + (f" of {interval}" if interval else ""),
+                             _as_of_text(report), "" if st.small_chart else signal_text],
+                     provenance_tag(report))
+    top_used = _draw_header(fig, st, measure, header)
 
     # limits first: the layout measures the tick labels they produce
-    lower, upper = num(df, "bb_lower"), num(df, "bb_upper")
-    price_lim = padded(*finite_range(l, h, lower, upper))
-    vol = num(df, "volume")
-    vol_lim = (0.0, (finite_range(vol)[1] * 1.12) or 1.0)
-    hist, macd, signal = num(df, "macd_hist"), num(df, "macd"), num(df, "macd_signal")
-    m_lo, m_hi = finite_range(hist, macd, signal, default=(-1.0, 1.0))
+    lower, upper = _num(df, "bb_lower"), _num(df, "bb_upper")
+    price_lim = _padded(*_finite_range(l, h, lower, upper))
+    if not st.small_chart:   # headroom for the legend above the highest high
+        price_lim = (price_lim[0], price_lim[1] + (price_lim[1] - price_lim[0]) * 0.08)
+    vol = _num(df, "volume")
+    vol_lim = (0.0, (_finite_range(vol)[1] * 1.12) or 1.0)
+    hist, macd, signal = _num(df, "macd_hist"), _num(df, "macd"), _num(df, "macd_signal")
+    m_lo, m_hi = _finite_range(hist, macd, signal, default=(-1.0, 1.0))
     m_abs = max(abs(m_lo), abs(m_hi)) * 1.1 or 1.0
-    macd_lim = (-m_abs, m_abs)
+    macd_lim = (-m_abs, m_abs * (1.45 if not st.small_chart else 1.0))   # legend headroom
 
     last_ok = np.flatnonzero(np.isfinite(c))
-    last_label = price_text(c[last_ok[-1]]) if len(last_ok) else ""
+    last_label = _price_text(c[last_ok[-1]]) if len(last_ok) else ""
 
-    price_fmt = PriceFormatter()
+    price_fmt = _PriceFormatter()
     price_loc = MaxNLocator(nbins=max(4, min(8, int(st.height_px / 130))))
-    compact_fmt = FuncFormatter(lambda v, pos: compact(v))
-    macd_fmt = FuncFormatter(lambda v, pos: compact(v, 2))
+    compact_fmt = FuncFormatter(lambda v, pos: _compact(v))
+    macd_fmt = FuncFormatter(lambda v, pos: _compact(v, 2))
     vol_loc = MaxNLocator(nbins=2, min_n_ticks=2)
-    macd_loc = MaxNLocator(nbins=3, symmetric=True, min_n_ticks=3)
+    macd_loc = MaxNLocator(nbins=4, min_n_ticks=3)
 
     class _Axis:   # a stand-in to run a locator and formatter before the axes exist
         def __init__(self, loc, fmt):
@@ -449,51 +468,48 @@ def draw_technical(fig: Figure, report) -> None:
             return self.fmt
 
     widest = max(
-        ytick_space(measure, st, tick_labels(_Axis(price_loc, price_fmt), *price_lim)),
-        ytick_space(measure, st, tick_labels(_Axis(vol_loc, compact_fmt), *vol_lim)),
-        ytick_space(measure, st, ["70"]),
-        ytick_space(measure, st, tick_labels(_Axis(macd_loc, macd_fmt), *macd_lim)),
+        _ytick_space(measure, st, _tick_labels(_Axis(price_loc, price_fmt), *price_lim)),
+        _ytick_space(measure, st, _tick_labels(_Axis(vol_loc, compact_fmt), *vol_lim)),
+        _ytick_space(measure, st, ["70"]),
+        _ytick_space(measure, st, _tick_labels(_Axis(macd_loc, macd_fmt), *macd_lim)),
     )
-    ylabel_w = Measure.line(st.label) + st.label_pad * PX_PER_PT
+    ylabel_w = _Measure.line(st.label) + st.label_pad * _PX_PER_PT
     left = st.pad + ylabel_w + widest
     right = st.pad + (measure.width(last_label, st.small, True) + st.px(8) if last_label else 0)
-    bottom = st.pad + xtick_space(st) + Measure.line(st.label)
+    bottom = st.pad + _xtick_space(st) + _Measure.line(st.label)
     top = top_used
     gap = st.px(7)
     ratios = np.array([5, 1.2, 1.5, 1.5])
     plot_h = st.height_px - top - bottom - gap * (len(ratios) - 1)
     plot_w = st.width_px - left - right
     heights = plot_h * ratios / ratios.sum()
-    frame = Frame(st)
+    frame = _Frame(st)
     axes = []
     y = st.height_px - top
-    for i, hh in enumerate(heights):
+    for hh in heights:
         y -= hh
-        axes.append(fig.add_axes(frame.rect(left, y, plot_w, hh),
-                                 sharex=axes[0] if axes else None))
+        axes.append(fig.add_axes(frame.rect(left, y, plot_w, hh)))
         y -= gap
     ax_p, ax_v, ax_r, ax_m = axes
     for ax in axes:
-        style_axes(ax, st, grid_axis="both")
-    for ax in axes[:-1]:
-        ax.tick_params(labelbottom=False)
+        _style_axes(ax, st, grid_axis="y")
 
     # sizes of one candle, so 20 and 1,000 candles both look right
     slot_px = plot_w / max(n + 2, 1)
-    wick_lw = max(0.6, min(slot_px * 0.12, 1.6 * st.scale)) / PX_PER_PT
+    wick_lw = max(0.6, min(slot_px * 0.12, 1.6 * st.scale)) / _PX_PER_PT
     body_w = span * (0.7 if slot_px >= 4 else 0.8)
-    body_edge = 0.6 / PX_PER_PT if slot_px < 4 else st.pt(0.4)
+    body_edge = 0.6 / _PX_PER_PT if slot_px < 4 else st.pt(0.4)
 
     # price panel
-    add_band(ax_p, x, lower, upper, BAND, 0.08)
+    _add_band(ax_p, x, lower, upper, BAND, 0.08)
     ax_p.plot(x, upper, color=BAND, linewidth=st.thin, alpha=0.5)
     ax_p.plot(x, lower, color=BAND, linewidth=st.thin, alpha=0.5)
     for mask, color in ((up, UP), (~up, DOWN)):
-        add_segments(ax_p, x[mask], l[mask], h[mask], color, wick_lw)
-        add_bars(ax_p, x[mask], np.fmin(o, c)[mask], np.fmax(o, c)[mask], body_w, color,
-                 edge=body_edge)
-    ax_p.plot(x, num(df, "sma_20"), color=SMA20, linewidth=st.line)
-    ax_p.plot(x, num(df, "sma_50"), color=SMA50, linewidth=st.line)
+        _add_segments(ax_p, x[mask], l[mask], h[mask], color, wick_lw)
+        _add_bars(ax_p, x[mask], np.fmin(o, c)[mask], np.fmax(o, c)[mask], body_w, color,
+                  edge=body_edge)
+    ax_p.plot(x, _num(df, "sma_20"), color=SMA20, linewidth=st.line)
+    ax_p.plot(x, _num(df, "sma_50"), color=SMA50, linewidth=st.line)
     ax_p.set_ylim(*price_lim)
     ax_p.yaxis.set_major_locator(price_loc)
     ax_p.yaxis.set_major_formatter(price_fmt)
@@ -516,8 +532,8 @@ def draw_technical(fig: Figure, report) -> None:
 
     # volume panel
     for mask, color in ((up, UP), (~up, DOWN)):
-        add_bars(ax_v, x[mask], np.zeros(int(mask.sum())), vol[mask], body_w, color,
-                 alpha=0.55)
+        _add_bars(ax_v, x[mask], np.zeros(int(mask.sum())), vol[mask], body_w, color,
+                  alpha=0.55)
     ax_v.set_ylim(*vol_lim)
     ax_v.yaxis.set_major_locator(vol_loc)
     ax_v.yaxis.set_major_formatter(compact_fmt)
@@ -526,14 +542,14 @@ def draw_technical(fig: Figure, report) -> None:
     ax_r.axhspan(30, 70, color=RSI, alpha=0.06, linewidth=0)
     for level in (30, 70):
         ax_r.axhline(level, color=RSI, linewidth=st.thin, linestyle="--", alpha=0.6)
-    ax_r.plot(x, num(df, "rsi_14"), color=RSI, linewidth=st.line)
+    ax_r.plot(x, _num(df, "rsi_14"), color=RSI, linewidth=st.line)
     ax_r.set_ylim(0, 100)
-    ax_r.set_yticks([30, 50, 70])
+    ax_r.set_yticks([30, 50, 70] if heights[2] > _Measure.line(st.tick) * 4 else [30, 70])
 
     # MACD panel
     pos = hist >= 0
-    add_bars(ax_m, x[pos], np.zeros(int(pos.sum())), hist[pos], body_w, UP, alpha=0.5)
-    add_bars(ax_m, x[~pos], np.zeros(int((~pos).sum())), hist[~pos], body_w, DOWN, alpha=0.5)
+    _add_bars(ax_m, x[pos], np.zeros(int(pos.sum())), hist[pos], body_w, UP, alpha=0.5)
+    _add_bars(ax_m, x[~pos], np.zeros(int((~pos).sum())), hist[~pos], body_w, DOWN, alpha=0.5)
     ax_m.axhline(0, color=MUTED, linewidth=st.thin)
     ax_m.plot(x, macd, color=MACD, linewidth=st.line)
     ax_m.plot(x, signal, color=SIGNAL, linewidth=st.line)
@@ -546,22 +562,33 @@ def draw_technical(fig: Figure, report) -> None:
                     loc="upper left", fontsize=st.small, frameon=True, framealpha=0.85,
                     edgecolor="none", ncols=2, handlelength=1.6)
 
-    for ax, name in ((ax_p, "Price"), (ax_v, "Volume"), (ax_r, "RSI (14)"), (ax_m, "MACD")):
-        ax.set_ylabel(name, fontsize=st.label, color=INK)
-        ax.yaxis.set_label_coords(-(widest + st.label_pad * PX_PER_PT) / plot_w, 0.5)
+    for ax, hh, names in ((ax_p, heights[0], ("Price",)), (ax_v, heights[1], ("Volume", "Vol")),
+                          (ax_r, heights[2], ("RSI (14)", "RSI")), (ax_m, heights[3], ("MACD",))):
+        fits = [name for name in names if measure.width(name, st.label) <= hh * 0.95]
+        if fits:   # the longest name that fits along the panel, else none
+            ax.set_ylabel(fits[0], fontsize=st.label, color=INK)
+            ax.yaxis.set_label_coords(-(widest + st.label_pad * _PX_PER_PT) / plot_w, 0.5)
 
-    # shared time axis, UTC
+    # one time axis, UTC, at the bottom; the panels above get its grid lines but no ticks
+    # (not sharex: ticks on hidden axes cost as much to build as visible ones)
+    x_lim = (x[0] - span, x[-1] + span)
     locator = mdates.AutoDateLocator(tz=UTC, minticks=3,
                                      maxticks=max(4, int(plot_w / (105 * st.scale))))
     ax_m.xaxis.set_major_locator(locator)
     ax_m.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
     ax_m.xaxis.get_offset_text().set_fontsize(st.tick)
     ax_m.set_xlabel("UTC", fontsize=st.label, color=INK, labelpad=st.pt(2))
-    ax_p.set_xlim(x[0] - span, x[-1] + span)
+    ax_m.grid(True, axis="x", color=GRID, linewidth=st.thin)
+    for ax in axes:
+        ax.set_xlim(*x_lim)
+    grid_x = [v for v in locator() if x_lim[0] <= v <= x_lim[1]]
+    for ax in axes[:-1]:
+        ax.xaxis.set_major_locator(NullLocator())
+        ax.vlines(grid_x, 0, 1, transform=ax.get_xaxis_transform(), colors=GRID,
+                  linewidth=st.thin, zorder=0.5)
 
 
-def _line_handle(color, st: Style, label: str):
-    from matplotlib.lines import Line2D
+def _line_handle(color, st: _Style, label: str) -> Line2D:
     return Line2D([], [], color=color, linewidth=st.line, label=label)
 
 
@@ -570,15 +597,15 @@ def _line_handle(color, st: Style, label: str):
 # --------------------------------------------------------------------------------------------
 
 def draw_correlation(fig: Figure, report) -> None:
-    st = Style.of(fig)
+    st = _Style.of(fig)
     params = report.params or {}
     interval = params.get("interval", "")
     title = report.title or "Return correlation"
     matrix = report.tables.get("matrix", report.frame)
     if matrix.empty or matrix.shape[1] < 2:
-        return no_data(fig, report, st, title)
+        return _no_data(fig, report, st, title)
 
-    measure = Measure(fig)
+    measure = _Measure(fig)
     rows = [str(s) for s in matrix.iloc[:, 0]]
     cols = [str(s) for s in matrix.columns[1:]]
     values = matrix.iloc[:, 1:].apply(pd.to_numeric, errors="coerce").to_numpy(
@@ -588,36 +615,36 @@ def draw_correlation(fig: Figure, report) -> None:
     summary = report.summary or {}
     obs = summary.get("observations")
     mean_corr = summary.get("mean_correlation")
-    header = Header(title, [
+    header = _Header(title, [
         f"{interval} log returns" if interval else "log returns",
         f"{obs} observations" if obs is not None else "",
-        minus(f"mean correlation {mean_corr:.2f}")
+        "mean correlation " + _minus(f"{mean_corr:.2f}")
         if isinstance(mean_corr, (int, float)) and np.isfinite(mean_corr) else "",
-        as_of_text(report)], provenance_tag(report))
+        _as_of_text(report)], provenance_tag(report))
 
     assets = report.tables.get("assets")
     show_vol = (assets is not None and not assets.empty and "annualized_volatility" in assets
                 and st.width_px >= 500)
-    top = draw_header(fig, st, measure, header,
-                      extra_gap=Measure.line(st.label) if show_vol else 0.0)
+    top = _draw_header(fig, st, measure, header,
+                       extra_gap=_Measure.line(st.label) if show_vol else 0.0)
 
     # geometry, in pixels: [row labels][heatmap][colorbar]   [row labels][volatility bars]
     row_label_w = max(measure.width(r, st.tick) for r in rows) + st.px(5)
     col_label_w = max(measure.width(c, st.tick) for c in cols)
     cbar_w, cbar_gap = st.px(12), st.px(8)
-    cbar_label_w = measure.width("\u22120.5", st.tick) + Measure.line(st.label) + st.px(10)
+    cbar_label_w = measure.width("\u22120.5", st.tick) + _Measure.line(st.label) + st.px(10)
     bars_w = 0.0
     if show_vol:
         vol_row_w = max(measure.width(str(s), st.tick) for s in assets["symbol"]) + st.px(5)
         bars_w = vol_row_w + max(st.px(110), 0.2 * st.width_px)
     avail_w = (st.width_px - 2 * st.pad - row_label_w - cbar_gap - cbar_w - cbar_label_w
                - (bars_w + st.px(20) if show_vol else 0))
-    avail_h_flat = st.height_px - top - st.pad - Measure.line(st.tick) - st.px(6)
+    avail_h_flat = st.height_px - top - st.pad - _Measure.line(st.tick) - st.px(6)
     cell = min(avail_w / n_cols, avail_h_flat / n_rows)
     rotate = cell * 0.92 < col_label_w
     if rotate:   # 45 degree labels: their height is their width over root two
         avail_h = (st.height_px - top - st.pad - st.px(6)
-                   - (col_label_w + Measure.line(st.tick)) / math.sqrt(2))
+                   - (col_label_w + _Measure.line(st.tick)) / math.sqrt(2))
         cell = min(cell, avail_h / n_rows)
     cell = max(cell, 1.0)
     heat_w, heat_h = cell * n_cols, cell * n_rows
@@ -625,18 +652,26 @@ def draw_correlation(fig: Figure, report) -> None:
         bars_w + st.px(20) if show_vol else 0)
     x0 = st.pad + max(0.0, (st.width_px - 2 * st.pad - block_w) / 2)
     heat_left = x0 + row_label_w
-    heat_bottom = st.height_px - top - heat_h
-    frame = Frame(st)
+    below = (col_label_w + _Measure.line(st.tick)) / math.sqrt(2) if rotate else \
+        _Measure.line(st.tick)
+    spare_h = st.height_px - top - st.pad - st.px(6) - below - heat_h
+    heat_bottom = st.height_px - top - heat_h - max(0.0, spare_h) / 2   # centred vertically
+    frame = _Frame(st)
 
     ax = fig.add_axes(frame.rect(heat_left, heat_bottom, heat_w, heat_h))
     cmap = colormaps["RdBu_r"].with_extremes(bad=NAN_CELL)
     norm = Normalize(vmin=-1.0, vmax=1.0)
-    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm,
-                      interpolation="nearest", aspect="auto",
-                      extent=(-0.5, n_cols - 0.5, n_rows - 0.5, -0.5))
+    image = ax.pcolormesh(np.arange(n_cols + 1) - 0.5, np.arange(n_rows + 1) - 0.5,
+                          np.ma.masked_invalid(values), cmap=cmap, norm=norm,
+                          edgecolors="white", linewidth=max(0.3, min(st.pt(1.2), cell * 0.05)))
+    ax.set_xlim(-0.5, n_cols - 0.5)
+    ax.set_ylim(n_rows - 0.5, -0.5)
+    # symbols in a smaller font when the cells are too small for the usual one (the layout
+    # above measured them at the usual size, so they only get more room)
+    label_pt = min(st.tick, cell * 0.85 / 1.2 / _PX_PER_PT)
     ax.set_xticks(np.arange(n_cols), cols)
     ax.set_yticks(np.arange(n_rows), rows)
-    ax.tick_params(length=0, labelsize=st.tick, colors=INK, pad=st.tick_pad)
+    ax.tick_params(length=0, labelsize=label_pt, colors=INK, pad=st.tick_pad)
     if rotate:
         ax.tick_params(axis="x", labelrotation=45)
         for label in ax.get_xticklabels():
@@ -644,21 +679,16 @@ def draw_correlation(fig: Figure, report) -> None:
             label.set_rotation_mode("anchor")
     for spine in ax.spines.values():
         spine.set_visible(False)
-    # thin white lines between the cells
-    ax.set_xticks(np.arange(n_cols + 1) - 0.5, minor=True)
-    ax.set_yticks(np.arange(n_rows + 1) - 0.5, minor=True)
-    ax.grid(which="minor", color="white", linewidth=max(0.5, st.pt(1.2)))
-    ax.tick_params(which="minor", length=0)
 
     # each cell annotated, sized to the cell, in a colour readable on it
-    font_pt = min(st.pt(12), cell * 0.22 / PX_PER_PT)
-    if font_pt >= 4:
+    font_pt = min(st.pt(13), cell * 0.27 / _PX_PER_PT)
+    if font_pt >= 4.5:
         rgba = cmap(norm(np.nan_to_num(values)))
         luminance = rgba[..., 0] * 0.299 + rgba[..., 1] * 0.587 + rgba[..., 2] * 0.114
         for i in range(n_rows):
             for j in range(n_cols):
                 v = values[i, j]
-                text = "n/a" if not np.isfinite(v) else minus(f"{v:.2f}")
+                text = "n/a" if not np.isfinite(v) else _minus(f"{v:.2f}")
                 color = INK if not np.isfinite(v) or luminance[i, j] > 0.5 else "white"
                 ax.text(j, i, text, ha="center", va="center", fontsize=font_pt, color=color)
 
@@ -667,7 +697,7 @@ def draw_correlation(fig: Figure, report) -> None:
     bar.outline.set_visible(False)
     bar.ax.tick_params(labelsize=st.tick, width=st.thin, length=st.tick_len, colors=INK,
                        pad=st.tick_pad)
-    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, pos: minus(f"{v:g}")))
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, pos: _minus(f"{v:g}")))
     bar.set_label("Pearson correlation", fontsize=st.label, color=INK)
 
     if show_vol:
@@ -676,26 +706,26 @@ def draw_correlation(fig: Figure, report) -> None:
         a = a.sort_values("_row", na_position="last").reset_index(drop=True)
         # rows of the heatmap line up with the bars when every asset is a row of the matrix
         aligned = a["_row"].notna().all() and len(a) == n_rows
-        vol = num(a, "annualized_volatility") * 100
+        vol = _num(a, "annualized_volatility") * 100
         bars_left = heat_left + heat_w + cbar_gap + cbar_w + cbar_label_w + st.px(20) + vol_row_w
         ax_b = fig.add_axes(frame.rect(bars_left, heat_bottom, bars_w - vol_row_w, heat_h))
-        style_axes(ax_b, st, grid_axis="x")
+        _style_axes(ax_b, st, grid_axis="x")
         y = np.arange(len(a))
         ax_b.barh(y, np.nan_to_num(vol), color=MUTED, alpha=0.75,
-                  height=0.6 if aligned else 0.7)
+                  height=min(0.6 if aligned else 0.7, st.px(26) / cell))
         ax_b.set_yticks(y, [str(s) for s in a["symbol"]])
         ax_b.set_ylim(len(a) - 0.5, -0.5)
-        ax_b.tick_params(axis="y", length=0)
+        ax_b.tick_params(axis="y", length=0, labelsize=label_pt)
         ax_b.spines["left"].set_visible(False)
-        hi = finite_range(vol, default=(0.0, 1.0))[1]
+        hi = _finite_range(vol, default=(0.0, 1.0))[1]
         ax_b.set_xlim(0, hi * 1.35 or 1.0)
         ax_b.xaxis.set_major_locator(MaxNLocator(nbins=3))
         ax_b.xaxis.set_major_formatter(FuncFormatter(lambda v, pos: f"{v:.0f}%"))
-        label_pt = min(st.small, cell * 0.5 / PX_PER_PT)
+        value_pt = min(st.small, label_pt)
         for yi, v in zip(y, vol):
             ax_b.text(v if np.isfinite(v) else 0, yi,
                       f" {v:.0f}%" if np.isfinite(v) else " n/a",
-                      va="center", ha="left", fontsize=label_pt, color=INK)
+                      va="center", ha="left", fontsize=value_pt, color=INK)
         ax_b.set_title("Annualized volatility", fontsize=st.label, color=INK, loc="left",
                        pad=st.pt(5))
 
@@ -704,7 +734,7 @@ def draw_correlation(fig: Figure, report) -> None:
 # Liquidity: cumulative depth around mid + band imbalance
 # --------------------------------------------------------------------------------------------
 
-def depth_steps(price: np.ndarray, cum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _depth_steps(price: np.ndarray, cum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Step vertices of a cumulative depth curve, levels best first, rising from zero at the
     best level: the depth at a price is everything between it and the mid."""
     xs = np.repeat(price, 2)
@@ -713,21 +743,21 @@ def depth_steps(price: np.ndarray, cum: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def draw_liquidity(fig: Figure, report) -> None:
-    st = Style.of(fig)
+    st = _Style.of(fig)
     params = report.params or {}
     symbol = params.get("symbol", "")
     title = report.title or f"Order-book liquidity: {symbol}".strip()
     df = report.frame
     if df.empty or "side" not in df:
-        return no_data(fig, report, st, title)
+        return _no_data(fig, report, st, title)
 
-    measure = Measure(fig)
+    measure = _Measure(fig)
     summary = report.summary or {}
     side = df["side"].astype(str).str.lower()
     bids = df[side == "bid"].sort_values("price", ascending=False)
     asks = df[side == "ask"].sort_values("price", ascending=True)
-    bid_p, bid_c = num(bids, "price"), num(bids, "cum_notional")
-    ask_p, ask_c = num(asks, "price"), num(asks, "cum_notional")
+    bid_p, bid_c = _num(bids, "price"), _num(bids, "cum_notional")
+    ask_p, ask_c = _num(asks, "price"), _num(asks, "cum_notional")
 
     def _value(key, fallback):
         v = summary.get(key)
@@ -736,19 +766,22 @@ def draw_liquidity(fig: Figure, report) -> None:
     best_bid = _value("best_bid", bid_p[0] if len(bid_p) else np.nan)
     best_ask = _value("best_ask", ask_p[0] if len(ask_p) else np.nan)
     mid = _value("mid", float(np.nanmean([best_bid, best_ask])))
+    if not np.isfinite(mid) or mid <= 0:      # no usable price on either side
+        return _no_data(fig, report, st, title)
 
     spread = summary.get("spread_bps")
-    header = Header(title, [
+    spread_text = ""
+    if isinstance(spread, (int, float)) and np.isfinite(spread):
+        spread_text = f"spread {spread:.2f} bps" if spread >= 0.1 else f"spread {spread:.2g} bps"
+    header = _Header(title, [
         f"{len(bids)} bid and {len(asks)} ask levels",
-        f"best bid {price_text(best_bid)}, best ask {price_text(best_ask)}",
-        f"spread {spread:.2f} bps" if isinstance(spread, (int, float))
-        and np.isfinite(spread) else "",
-        as_of_text(report)], provenance_tag(report))
+        f"best bid {_price_text(best_bid)}, best ask {_price_text(best_ask)}",
+        spread_text, _as_of_text(report)], provenance_tag(report))
 
     bands = [b for b in (summary.get("bands") or []) if isinstance(b, dict)]
     show_bands = bool(bands) and st.width_px >= 500
-    top = draw_header(fig, st, measure, header,
-                      extra_gap=Measure.line(st.label) if show_bands else 0.0)
+    top = _draw_header(fig, st, measure, header,
+                       extra_gap=_Measure.line(st.label) if show_bands else 0.0)
 
     # plotted range: within 200 bps of mid or the fetched book, whichever is smaller
     prices = np.concatenate([bid_p, ask_p])
@@ -757,27 +790,27 @@ def draw_liquidity(fig: Figure, report) -> None:
     half *= 1.04
     lo, hi = mid - half, mid + half
     visible = np.concatenate([bid_c[bid_p >= lo], ask_c[ask_p <= hi]])
-    depth_top = (finite_range(visible, default=(0.0, 1.0))[1] * 1.15) or 1.0
+    depth_top = (_finite_range(visible, default=(0.0, 1.0))[1] * 1.15) or 1.0
 
-    y_fmt = FuncFormatter(lambda v, pos: compact(v))
+    y_fmt = FuncFormatter(lambda v, pos: _compact(v))
     y_loc = MaxNLocator(nbins=5)
     y_labels = y_loc.tick_values(0, depth_top)
-    left_w = ytick_space(measure, st, [compact(v) for v in y_labels if v <= depth_top])
-    left = st.pad + Measure.line(st.label) + st.label_pad * PX_PER_PT + left_w
-    bottom = st.pad + xtick_space(st) + Measure.line(st.label)
+    left_w = _ytick_space(measure, st, [_compact(v) for v in y_labels if v <= depth_top])
+    left = st.pad + _Measure.line(st.label) + st.label_pad * _PX_PER_PT + left_w
+    bottom = st.pad + _xtick_space(st) + _Measure.line(st.label)
     imb_w = max(st.px(140), 0.2 * st.width_px) if show_bands else 0.0
-    imb_left_w = ytick_space(measure, st, ["\u22120.5"]) + st.px(16)
+    imb_left_w = _ytick_space(measure, st, ["\u22120.5"]) + st.px(16)
     depth_w = st.width_px - left - st.pad - (imb_w + imb_left_w if show_bands else 0)
     plot_h = st.height_px - top - bottom
-    frame = Frame(st)
+    frame = _Frame(st)
     ax = fig.add_axes(frame.rect(left, bottom, depth_w, plot_h))
-    style_axes(ax, st, grid_axis="both")
+    _style_axes(ax, st, grid_axis="both")
 
     for p, cum, color, name in ((bid_p, bid_c, UP, "Bids"), (ask_p, ask_c, DOWN, "Asks")):
         ok = np.isfinite(p) & np.isfinite(cum)
         if not ok.any():
             continue
-        xs, ys = depth_steps(p[ok], cum[ok])
+        xs, ys = _depth_steps(p[ok], cum[ok])
         ax.fill_between(xs, ys, color=color, alpha=0.22, linewidth=0)
         ax.plot(xs, ys, color=color, linewidth=st.line, label=f"{name} (cumulative)")
     ax.set_xlim(lo, hi)
@@ -793,48 +826,55 @@ def draw_liquidity(fig: Figure, report) -> None:
         ax.axvspan(b_lo, b_hi, color=MUTED, alpha=0.06, linewidth=0)
         for edge in (b_lo, b_hi):
             ax.axvline(edge, color=MUTED, linewidth=st.thin, linestyle=(0, (2, 3)), alpha=0.6)
+        # label the band's upper edge, right of it when there is room, and only where it
+        # does not run into a label already placed (pixels from mid)
         edge_px = (b_hi - mid) / half * depth_w / 2
-        if all(abs(edge_px - other) > st.px(40) for other in labelled_px):
-            labelled_px.append(edge_px)
-            ax.text(b_hi, 0.99, f" \u00b1{bps:g} bps", transform=ax.get_xaxis_transform(),
-                    ha="left", va="top", fontsize=st.small, color=MUTED)
+        text = f" \u00b1{bps:g} bps "
+        text_w = measure.width(text, st.small)
+        inside = edge_px + text_w > depth_w / 2
+        span_px = (edge_px - text_w, edge_px) if inside else (edge_px, edge_px + text_w)
+        if all(span_px[1] <= a or span_px[0] >= b for a, b in labelled_px):
+            labelled_px.append(span_px)
+            ax.text(b_hi, 0.99, text, transform=ax.get_xaxis_transform(),
+                    ha="right" if inside else "left", va="top", fontsize=st.small,
+                    color=MUTED)
 
     ax.axvline(mid, color=INK, linewidth=st.thin * 1.4, linestyle="--", label="Mid")
-    ax.text(mid, 0.93, f"mid {price_text(mid)}", transform=ax.get_xaxis_transform(),
+    ax.text(mid, 0.93, f"mid {_price_text(mid)}", transform=ax.get_xaxis_transform(),
             ha="center", va="top", fontsize=st.small, color=INK, fontweight="bold",
             bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "none",
                   "alpha": 0.9})
-    ax.xaxis.set_major_formatter(PriceFormatter())
+    ax.xaxis.set_major_formatter(_PriceFormatter())
     ax.xaxis.set_major_locator(MaxNLocator(nbins=max(3, min(7, int(depth_w / 140)))))
     ax.yaxis.set_major_formatter(y_fmt)
     ax.yaxis.set_major_locator(y_loc)
     ax.set_xlabel("Price", fontsize=st.label, color=INK, labelpad=st.pt(2))
     ax.set_ylabel("Cumulative depth (quote)", fontsize=st.label, color=INK)
-    ax.yaxis.set_label_coords(-(left_w + st.label_pad * PX_PER_PT) / depth_w, 0.5)
+    ax.yaxis.set_label_coords(-(left_w + st.label_pad * _PX_PER_PT) / depth_w, 0.5)
     if not st.small_chart:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.86), fontsize=st.small,
                   frameon=True, framealpha=0.9, edgecolor="none", ncols=3, handlelength=1.6)
 
     if show_bands:
         ax_i = fig.add_axes(frame.rect(st.width_px - st.pad - imb_w, bottom, imb_w, plot_h))
-        style_axes(ax_i, st, grid_axis="y")
+        _style_axes(ax_i, st, grid_axis="y")
         labels = [f"{b['bps']:g}" if isinstance(b.get("bps"), (int, float))
                   else str(b.get("bps")) for b in bands]
         imb = np.array([b.get("imbalance") if isinstance(b.get("imbalance"), (int, float))
                         else np.nan for b in bands], dtype=float)
         xi = np.arange(len(bands))
         ax_i.bar(xi, np.nan_to_num(imb), color=[UP if v >= 0 else DOWN for v in
-                                                 np.nan_to_num(imb)], width=0.6)
+                                                np.nan_to_num(imb)], width=0.6)
         ax_i.axhline(0, color=MUTED, linewidth=st.thin)
         ax_i.set_ylim(-1.15, 1.15)
         ax_i.set_yticks([-1, -0.5, 0, 0.5, 1])
-        ax_i.yaxis.set_major_formatter(FuncFormatter(lambda v, pos: minus(f"{v:g}")))
+        ax_i.yaxis.set_major_formatter(FuncFormatter(lambda v, pos: _minus(f"{v:g}")))
         ax_i.set_xticks(xi, labels)
         ax_i.set_xlim(-0.6, len(bands) - 0.4)
         ax_i.set_xlabel("\u00b1 bps from mid", fontsize=st.label, color=INK,
                         labelpad=st.pt(2))
         for xv, v in zip(xi, imb):
-            text = "n/a" if not np.isfinite(v) else minus(f"{v:+.2f}")
+            text = "n/a" if not np.isfinite(v) else _minus(f"{v:+.2f}")
             above = not np.isfinite(v) or v >= 0
             ax_i.annotate(text, xy=(xv, v if np.isfinite(v) else 0),
                           xytext=(0, st.pt(2) if above else -st.pt(2)),
@@ -852,18 +892,18 @@ def draw_liquidity(fig: Figure, report) -> None:
 # Market statistics: 24 h change per symbol
 # --------------------------------------------------------------------------------------------
 
-SENTIMENT_COLORS = {"bullish": UP, "bearish": DOWN, "neutral": FLAT}
+_SENTIMENT_COLORS = {"bullish": UP, "bearish": DOWN, "neutral": FLAT}
 
 
 def draw_statistics(fig: Figure, report) -> None:
-    st = Style.of(fig)
+    st = _Style.of(fig)
     title = report.title or "Market statistics: 24 h change"
     df = report.frame
     if df.empty or "symbol" not in df:
-        return no_data(fig, report, st, title)
+        return _no_data(fig, report, st, title)
 
-    measure = Measure(fig)
-    pct_all = num(df, "price_change_pct")
+    measure = _Measure(fig)
+    pct_all = _num(df, "price_change_pct")
     order = np.argsort(np.nan_to_num(pct_all, nan=-np.inf), kind="stable")
     t = df.iloc[order].reset_index(drop=True)
     pct = pct_all[order]
@@ -871,7 +911,7 @@ def draw_statistics(fig: Figure, report) -> None:
         sentiment = t["sentiment"].astype(str).str.lower().tolist()
     else:
         sentiment = ["bullish" if v >= 2 else "bearish" if v <= -2 else "neutral" for v in pct]
-    colors = [SENTIMENT_COLORS.get(s, FLAT) for s in sentiment]
+    colors = [_SENTIMENT_COLORS.get(s, FLAT) for s in sentiment]
     y = np.arange(len(t))
     symbols = [str(s) for s in t["symbol"]]
 
@@ -881,48 +921,80 @@ def draw_statistics(fig: Figure, report) -> None:
         parts.append(f"market sentiment {s['sentiment']}")
     if isinstance(s.get("breadth"), (int, float)):
         counts = [f"{s[k]} {w}" for k, w in (("advancers", "up"), ("decliners", "down"),
-                                              ("unchanged", "unchanged"))
+                                             ("unchanged", "unchanged"))
                   if s.get(k) is not None]
-        parts.append(minus(f"breadth {s['breadth']:+.2f}")
+        parts.append("breadth " + _minus(f"{s['breadth']:+.2f}")
                      + (f" ({', '.join(counts)})" if counts else ""))
-    if isinstance(s.get("weighted_change_pct"), (int, float)):
-        parts.append(minus(f"volume-weighted change {s['weighted_change_pct']:+.2f}%"))
-    top = draw_header(fig, st, measure, Header(title, [*parts, as_of_text(report)],
-                                               provenance_tag(report)),
-                      extra_gap=Measure.line(st.small))
+    if isinstance(s.get("weighted_change_pct"), (int, float)) and not st.small_chart:
+        parts.append("volume-weighted change " + _minus(f"{s['weighted_change_pct']:+.2f}%"))
+    top = _draw_header(fig, st, measure, _Header(title, [*parts, _as_of_text(report)],
+                                                 provenance_tag(report)),
+                       extra_gap=_Measure.line(st.small))
 
     left = st.pad + max(measure.width(sym, st.tick) for sym in symbols) + st.px(8)
-    bottom = st.pad + xtick_space(st) + Measure.line(st.label)
-    frame = Frame(st)
-    ax = fig.add_axes(frame.rect(left, bottom, st.width_px - left - st.pad,
+    bottom = st.pad + _xtick_space(st) + _Measure.line(st.label)
+
+    # a column of last price and quote volume on the right, when there is room for it
+    columns = []
+    if st.width_px >= 600:
+        for key, head, fmt in (("last_price", "last", _price_text),
+                               ("quote_volume", "quote vol.", _compact)):
+            if key in t:
+                cells = [fmt(v) for v in _num(t, key)]
+                width = max(measure.width(head, st.small, True),
+                            *(measure.width(c, st.tick) for c in cells))
+                columns.append((head, cells, width))
+    col_gap = st.px(14)
+    right = st.pad + sum(w + col_gap for _, _, w in columns)
+    frame = _Frame(st)
+    ax = fig.add_axes(frame.rect(left, bottom, st.width_px - left - right,
                                  st.height_px - top - bottom))
-    style_axes(ax, st, grid_axis="x")
-    ax.barh(y, np.nan_to_num(pct), color=colors, height=0.66)
+    x_px = st.width_px - right
+    for head, cells, width in columns:
+        x_px += col_gap + width        # right-aligned columns
+        trans = offset_copy(ax.get_yaxis_transform(), fig=fig,
+                            x=x_px - (st.width_px - right), units="dots")
+        head_trans = offset_copy(ax.transAxes, fig=fig, x=x_px - (st.width_px - right),
+                                 y=st.px(2), units="dots")
+        ax.text(1.0, 1.0, head, transform=head_trans, ha="right", va="bottom",
+                fontsize=st.small, color=MUTED, fontweight="bold", clip_on=False)
+        for yi, cell in zip(y, cells):
+            ax.text(1.0, yi, cell, transform=trans, ha="right", va="center",
+                    fontsize=st.tick, color=INK, clip_on=False)
+    _style_axes(ax, st, grid_axis="x")
+    row_px = (st.height_px - top - bottom) / max(len(t), 1)
+    ax.barh(y, np.nan_to_num(pct), color=colors, height=min(0.66, st.px(34) / row_px))
     ax.set_yticks(y, symbols)
-    ax.tick_params(axis="y", length=0)
+    ax.tick_params(axis="y", length=0, labelsize=min(st.tick, row_px * 0.85 / 1.2 / _PX_PER_PT))
     ax.spines["left"].set_visible(False)
     ax.axvline(0, color=INK, linewidth=st.thin)
     for guide in (-2, 2):
         ax.axvline(guide, color=MUTED, linewidth=st.thin, linestyle="--", alpha=0.8)
 
-    lo, hi = finite_range(pct, default=(0.0, 0.0))
+    lo, hi = _finite_range(pct, default=(0.0, 0.0))
     lo, hi = min(-2.5, lo), max(2.5, hi)
-    width = hi - lo
-    ax.set_xlim(lo - width * 0.14, hi + width * 0.14)
+    # room beyond the longest bars for their labels: a share of the axes width each side
+    ax_w = st.width_px - left - right
+    labels = ["n/a" if not np.isfinite(v) else _minus(f"{v:+.2f}%") for v in pct]
+    label_pt = min(st.small, (st.height_px - top - bottom) / max(len(t), 1) * 0.55 / _PX_PER_PT)
+    room = [st.px(10) + max((measure.width(txt, label_pt) for txt, v in zip(labels, pct)
+                             if (np.nan_to_num(v) >= 0) == positive), default=0.0)
+            for positive in (False, True)]
+    share_lo, share_hi = (min(r / max(ax_w, 1.0), 0.35) for r in room)
+    span = (hi - lo) / max(1 - share_lo - share_hi, 0.3)
+    ax.set_xlim(lo - span * share_lo, hi + span * share_hi)
     ax.set_ylim(-0.6, len(t) - 0.4)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, pos: minus(f"{v:+g}%") if v
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, pos: _minus(f"{v:+g}%") if v
                                                else "0%"))
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=max(4, min(10, int(st.width_px / 130)))))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=max(4, min(8, int(st.width_px / 150))),
+                                           steps=[1, 2, 5, 10]))
     ax.set_xlabel("24 h price change", fontsize=st.label, color=INK, labelpad=st.pt(2))
     ax.text(2, 1.0, " +2%", transform=ax.get_xaxis_transform(), ha="left", va="bottom",
             fontsize=st.small, color=MUTED)
     ax.text(-2, 1.0, "\u22122% ", transform=ax.get_xaxis_transform(), ha="right",
             va="bottom", fontsize=st.small, color=MUTED)
 
-    row_px = (st.height_px - top - bottom) / max(len(t), 1)
-    label_pt = min(st.small, row_px * 0.55 / PX_PER_PT)
-    for yi, v in zip(y, pct):
-        text = "n/a" if not np.isfinite(v) else minus(f"{v:+.2f}%")
+    for yi, v, text in zip(y, pct, labels):
         v = 0.0 if not np.isfinite(v) else v
         ax.annotate(text, xy=(v, yi), xytext=(st.pt(3) if v >= 0 else -st.pt(3), 0),
                     textcoords="offset points", va="center", ha="left" if v >= 0 else "right",
@@ -932,7 +1004,10 @@ def draw_statistics(fig: Figure, report) -> None:
         handles = [Patch(color=UP, label="bullish (\u2265 +2%)"),
                    Patch(color=FLAT, label="neutral"),
                    Patch(color=DOWN, label="bearish (\u2264 \u22122%)")]
-        ax.legend(handles=handles, loc="lower right", fontsize=st.small, frameon=True,
+        # the lowest rows are the worst changes: their bars leave the right side free,
+        # unless every symbol rose, which frees the left side
+        corner = "lower right" if not len(pct) or np.nan_to_num(pct[0]) < 0 else "lower left"
+        ax.legend(handles=handles, loc=corner, fontsize=st.small, frameon=True,
                   framealpha=0.9, edgecolor="none")
 
 

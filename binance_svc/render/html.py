@@ -13,7 +13,7 @@ import math
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import parse_qsl, urlencode
 
 import jinja2
 
@@ -38,7 +38,8 @@ TONES = {**dict.fromkeys(("bullish", "bullish_cross", "up", "buy", "bid"), "pos"
 
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
-    # Created on first use, once: loading templates at import would slow every worker's boot.
+    # One Environment per process (it caches compiled templates), made on first use so that
+    # importing render/ stays cheap for processes that never write HTML.
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
         autoescape=True, undefined=jinja2.StrictUndefined,
@@ -89,9 +90,15 @@ def render_docs_page(ctx: RenderContext) -> bytes:
 
 # ---- values as text ------------------------------------------------------------------------
 
+_WORDS = {"sma": "SMA", "ema": "EMA", "rsi": "RSI", "macd": "MACD", "bb": "BB", "pct": "%",
+          "bps": "bps"}
+
+
 def humanize(key: str) -> str:
-    text = str(key).replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
+    """A key as a label: "rsi_14" -> "RSI 14", "price_change_pct" -> "Price change %"."""
+    words = [_WORDS.get(w.lower(), w) for w in str(key).split("_") if w]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:] if words and words[0] not in _WORDS.values() else text
 
 
 def decimals_for(magnitude: float) -> int:
@@ -139,12 +146,6 @@ def format_value(value, key: str = "", units: bool = False) -> str:
     return str(value)
 
 
-def _card_label(key: str) -> str:
-    """Card label without the unit the value already shows ("spread_bps" -> "Spread")."""
-    unit = unit_of(key)
-    return humanize(key.rsplit("_", 1)[0] if unit and "_" in key else key)
-
-
 def _tone(value) -> str:
     """CSS class for a label word (``tone-pos`` for "bullish"), else ""."""
     tone = TONES.get(value) if isinstance(value, str) else None
@@ -173,7 +174,7 @@ def _summary_parts(summary: dict) -> dict:
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             blocks.append({"label": humanize(key), "key": key, **_small_table(value)})
         else:
-            cards.append({"label": _card_label(key), "key": key,
+            cards.append({"label": humanize(key), "key": key,
                           "text": format_value(value, key, units=True), "tone": _tone(value)})
     return {"cards": cards, "blocks": blocks}
 
@@ -209,10 +210,15 @@ def _table(name: str, df, csv_link: str | None) -> dict:
 
 
 def _number_cells(values: list) -> list[tuple[str, str]]:
-    finite = [abs(v) for v in values if isinstance(v, float) and v]
-    decimals = decimals_for(sorted(finite)[len(finite) // 2]) if finite else 2
+    """Number cells with the decimals of the column's typical value, so they line up; a value
+    far smaller than that (SHIB next to BTC) gets its own, so it never shows as 0.00."""
+    finite = sorted(abs(v) for v in values if isinstance(v, float) and v)
+    decimals = decimals_for(finite[len(finite) // 2]) if finite else 2
+    small = 10.0 ** (2 - decimals)
     return [(NULL, "num null") if v is None else
-            (f"{v:,}" if isinstance(v, int) else f"{v:,.{decimals}f}", "num") for v in values]
+            (f"{v:,}" if isinstance(v, int) else
+             f"{v:,.{decimals_for(abs(v)) if 0 < abs(v) < small else decimals}f}", "num")
+            for v in values]
 
 
 def _field(f) -> dict:
@@ -223,4 +229,7 @@ def _field(f) -> dict:
 
 
 def _with_param(url: str, name: str, value: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}{quote(name)}={quote(str(value))}"
+    """url with name=value set (replacing any value it had), e.g. a CSV link for one table."""
+    base, _, query = url.partition("?")
+    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != name]
+    return f"{base}?{urlencode(pairs + [(name, value)])}"

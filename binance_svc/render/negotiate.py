@@ -76,11 +76,17 @@ def choose_format(format_param: str | None, accept_header: str | None,
 
 def error_format(format_param: str | None, accept_header: str | None) -> str:
     """The format to render an error in; never raises. JSON for png, unknown or unacceptable."""
+    return error_choice(format_param, accept_header).format
+
+
+def error_choice(format_param: str | None, accept_header: str | None) -> Choice:
+    """`error_format` with `negotiated`: True when ?format= was absent, so the error body
+    depended on Accept and the response needs ``Vary: Accept`` too."""
     try:
         fmt = choose_format(format_param, accept_header).format
     except Exception:     # the error being rendered may be the negotiation failure itself
-        return "json"
-    return "json" if fmt == "png" else fmt
+        fmt = "json"
+    return Choice("json" if fmt == "png" else fmt, negotiated=format_param is None)
 
 
 def parse_accept(header: str) -> list[tuple[str, float]]:

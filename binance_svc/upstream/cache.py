@@ -8,14 +8,16 @@ on the key's lock and then read what it stored.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import UpstreamError
+from ..errors import UpstreamError, UpstreamUnavailable
 from . import stats
+from .coordination import LocalCoordinator
 
 
 @dataclass
@@ -58,11 +60,19 @@ class KeyLocks:
 
 
 class UpstreamCache:
-    def __init__(self, backend, stale_ttl: int, clock=time.time):
+    def __init__(self, backend, stale_ttl: int, clock=time.time, coordinator=None,
+                 flight_wait: float = 10.0):
         self.backend = backend          # a flask_caching.Cache (or anything with get/set)
         self.stale_ttl = stale_ttl
         self.locks = KeyLocks()
         self._clock = clock
+        # Across processes (Redis): one fetch per cold key in the whole fleet.
+        self.coordinator = coordinator or LocalCoordinator()
+        self.flight_wait = flight_wait
+        # The last failure of each key, numbered: threads that were already waiting when the
+        # one upstream call failed share its error instead of each calling again in turn.
+        self._seq = itertools.count()
+        self._failed: dict[str, tuple[int, UpstreamError]] = {}
 
     def _get(self, key: str) -> Entry | None:
         try:
@@ -82,22 +92,43 @@ class UpstreamCache:
         if entry is not None and self._clock() < entry.expires_at:
             stats.note_cache("hit")
             return Fetched(entry.value, entry.fetched_at, entry.expires_at, False, "hit")
+        arrived = next(self._seq)
         with self.locks.hold(key):
             entry = self._get(key)   # another thread may have fetched while we waited
-            now = self._clock()
-            if entry is not None and now < entry.expires_at:
+            if entry is not None and self._clock() < entry.expires_at:
                 stats.note_cache("hit")
                 return Fetched(entry.value, entry.fetched_at, entry.expires_at, False, "hit")
-            try:
-                value = fetch()
-            except UpstreamError as exc:
-                if entry is None:
-                    raise
-                stats.note_cache("stale")
-                return Fetched(entry.value, entry.fetched_at, entry.expires_at, True, "stale",
-                               error=exc.message)
-            now = self._clock()
-            fresh = Entry(value, now, now + ttl)
-            self._set(key, fresh, ttl)
-            stats.note_cache("miss")
-            return Fetched(value, now, fresh.expires_at, False, "miss")
+            failed = self._failed.get(key)
+            if failed is not None and failed[0] > arrived:
+                return self._stale_or_raise(entry, failed[1])
+            with self.coordinator.flight(key, self.flight_wait, self.flight_wait + 5) as leader:
+                if self.coordinator.name != "local":
+                    entry = self._get(key) or entry   # another process may have fetched it
+                    if entry is not None and self._clock() < entry.expires_at:
+                        stats.note_cache("hit")
+                        return Fetched(entry.value, entry.fetched_at, entry.expires_at, False,
+                                       "hit")
+                if not leader:
+                    # Another process is fetching and has not finished in time: never stampede.
+                    busy = UpstreamUnavailable("Binance is slow to answer another request for "
+                                               "the same data.", status=503, retry_after=1)
+                    return self._stale_or_raise(entry, busy)
+                try:
+                    value = fetch()
+                except UpstreamError as exc:
+                    self._failed[key] = (next(self._seq), exc)
+                    return self._stale_or_raise(entry, exc)
+                self._failed.pop(key, None)
+                now = self._clock()
+                fresh = Entry(value, now, now + ttl)
+                self._set(key, fresh, ttl)
+                stats.note_cache("miss")
+                return Fetched(value, now, fresh.expires_at, False, "miss")
+
+    @staticmethod
+    def _stale_or_raise(entry: Entry | None, exc: UpstreamError) -> Fetched:
+        if entry is None:
+            raise exc
+        stats.note_cache("stale")
+        return Fetched(entry.value, entry.fetched_at, entry.expires_at, True, "stale",
+                       error=exc.message)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ import requests
 from binance.error import ClientError, ServerError
 from binance.spot import Spot
 
+from . import stats
+from .coordination import LocalCoordinator
 from ..errors import (ApiError, InvalidParameter, UnknownSymbol, UpstreamRateLimited,
                       UpstreamTimeout, UpstreamUnavailable)
 
@@ -53,7 +56,7 @@ class UpstreamState:
 
 class BinanceClient:
     def __init__(self, base_url: str, timeout: float, weight_budget: int,
-                 session_adapter=None, clock=time.time):
+                 session_adapter=None, clock=time.time, coordinator=None):
         self.spot = Spot(base_url=base_url, timeout=timeout, show_limit_usage=True)
         if session_adapter is not None:
             self.spot.session.mount(base_url, session_adapter)
@@ -62,13 +65,20 @@ class BinanceClient:
         self.state = UpstreamState()
         self._lock = threading.Lock()
         self._clock = clock
+        # Shares the ban and the weight budget with other processes (Redis), or does nothing.
+        self.coordinator = coordinator or LocalCoordinator()
 
     # -- the guard: ban window and weight budget -------------------------------------------
     def ban_remaining(self) -> int:
+        shared = self.coordinator.ban_until()
+        if shared > self.state.banned_until:
+            with self._lock:
+                self.state.banned_until = max(self.state.banned_until, shared)
         left = self.state.banned_until - self._clock()
         return max(0, math.ceil(left))
 
     def _check_allowed(self, weight: int) -> None:
+        self.ban_remaining()  # learn of a ban another process has seen
         now = self._clock()
         with self._lock:
             if self.state.banned_until > now:
@@ -81,6 +91,10 @@ class BinanceClient:
                 raise UpstreamRateLimited(
                     "The service has used its share of Binance's request weight for this minute.",
                     retry_after=max(1, 60 - int(now % 60)))
+            if not self.coordinator.reserve_weight(minute, weight, self.weight_budget):
+                raise UpstreamRateLimited(
+                    "The service fleet has used its share of Binance's request weight for this "
+                    "minute.", retry_after=max(1, 60 - int(now % 60)))
             # Count the call before it is made so concurrent callers see it.
             if self.state.weight_minute != minute:
                 self.state.weight_minute, self.state.weight_used = minute, 0
@@ -102,10 +116,12 @@ class BinanceClient:
                 # Binance's figure counts every caller on our IP; ours may be ahead of it.
                 self.state.weight_used = max(self.state.weight_used, used)
             self.state.last_ok_at = self._clock()
+        self.coordinator.observe_weight(minute, used)
 
     def _ban(self, seconds: int) -> None:
         with self._lock:
             self.state.banned_until = max(self.state.banned_until, self._clock() + seconds)
+        self.coordinator.set_ban(time.time() + seconds)
 
     def _fail(self, err: ApiError) -> ApiError:
         with self._lock:
@@ -117,6 +133,7 @@ class BinanceClient:
     def call(self, method: str, weight: int, *, symbol_param: bool = False, **kwargs):
         """Call a Spot method by name; return its JSON data or raise a typed ApiError."""
         self._check_allowed(weight)
+        stats.note_call(weight)   # counted whether it succeeds or not: it went out
         try:
             result = getattr(self.spot, method)(**kwargs)
         except ClientError as exc:
@@ -162,7 +179,10 @@ class BinanceClient:
         if status == 403:
             return UpstreamUnavailable("Binance's firewall refused the request (HTTP 403).",
                                        status=503, retry_after=60)
-        if code == -1121 or (code == -1100 and symbol_param):
+        # -1100 names the parameter with illegal characters; only `symbol` makes it a 404.
+        named = re.search(r"parameter '([^']+)'", str(exc.error_message or ""))
+        if code == -1121 or (code == -1100 and symbol_param
+                             and (named is None or named.group(1) == "symbol")):
             return UnknownSymbol("Binance does not list this symbol.", param="symbol")
         if isinstance(code, int) and -1199 <= code <= -1100:
             return InvalidParameter(f"Binance rejected a parameter: {_clean(exc.error_message)}")

@@ -208,16 +208,20 @@ class DemoMarket:
         vol = coin.volume * step / DAY * (0.55 + 0.9 * u3) * (1 + 40 * move) * elapsed
         avg = (o + h + lo + c) / 4
         quote_vol = vol * avg
-        trades = np.maximum(1, (quote_vol / max(50.0, avg.mean() * 0.02)).astype("int64"))
+        trades = np.maximum(1, (quote_vol / np.maximum(50.0, avg * 0.02)).astype("int64"))
         taker = vol * (0.42 + 0.16 * u1)
         o, h, lo, c = (self._round(symbol, x) for x in (o, h, lo, c))
         h = np.maximum.reduce([h, o, c])
         lo = np.minimum.reduce([lo, o, c])
-        rows = []
-        for i in range(opens.size):
-            rows.append([int(opens[i]) * 1000, _fmt(o[i]), _fmt(h[i]), _fmt(lo[i]), _fmt(c[i]),
-                         _fmt(vol[i], 5), int(opens[i] + step) * 1000 - 1, _fmt(quote_vol[i], 8),
-                         int(trades[i]), _fmt(taker[i], 5), _fmt(taker[i] * avg[i], 8), "0"])
+        def col(values, decimals=8):
+            return [f"{v:.{decimals}f}" for v in np.asarray(values, dtype="float64").tolist()]
+
+        open_ms = (opens * 1000).tolist()
+        close_ms = ((opens + step) * 1000 - 1).tolist()
+        zero = ["0"] * opens.size
+        rows = [list(r) for r in zip(open_ms, col(o), col(h), col(lo), col(c), col(vol, 5),
+                                     close_ms, col(quote_vol), trades.tolist(), col(taker, 5),
+                                     col(taker * avg), zero)]
         return rows
 
     def ticker(self, symbol) -> dict:

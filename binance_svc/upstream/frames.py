@@ -84,9 +84,8 @@ def tickers_frame(raw) -> pd.DataFrame:
     if not isinstance(raw, list):
         raise _malformed("ticker")
     try:
-        df = pd.DataFrame(raw)
-        if df.empty:
-            df = pd.DataFrame(columns=list(_TICKER_MAP))
+        # `{}` is not "no tickers": it must fail below like any object without the fields.
+        df = pd.DataFrame(raw) if raw else pd.DataFrame(columns=list(_TICKER_MAP))
         df = df[list(_TICKER_MAP)].rename(columns=_TICKER_MAP)
         for c in TICKER_COLUMNS:
             if c == "symbol":

@@ -36,9 +36,7 @@ class Market:
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, method: str, weight: int, **kwargs):
-        data = self.client.call(method, weight, **kwargs)
-        stats.note_call(weight)
-        return data
+        return self.client.call(method, weight, **kwargs)
 
     def _provenance(self, fetched: Fetched) -> Provenance:
         warnings = []
@@ -94,10 +92,12 @@ class Market:
         return bids, asks, prov
 
     def klines(self, symbol: str, interval: str, count: int, *, end: datetime | None = None,
-               closed: bool = True) -> tuple[pd.DataFrame, Provenance]:
+               closed: bool = True, trim: bool = True) -> tuple[pd.DataFrame, Provenance]:
         """The last `count` candles ending at `end` (or now), oldest first.
 
-        closed=True drops the candle still forming. Fetches whole pages (see module doc).
+        closed=True drops the candle still forming. Fetches whole pages (see module doc);
+        trim=False returns every candle fetched (at least `count` where the market has them),
+        so that indicators computed over them do not depend on `count`.
         """
         need = count + (1 if closed else 0)
         pages = max(1, math.ceil(need / PAGE))
@@ -107,12 +107,16 @@ class Market:
         historical = end_ms is not None and end_ms < now_ms - step
         ttl = 3600 if historical else self.settings.cache_ttl_klines[interval]
         key = f"klines:{symbol}:{interval}:{pages}:{end_ms}"
-        frame, prov, _ = self._cached(
+        frame, prov, fetched = self._cached(
             key, ttl, lambda: self._fetch_klines(symbol, interval, pages * PAGE, end_ms))
         if closed and not frame.empty:
-            cutoff = pd.Timestamp(min(now_ms, end_ms or now_ms), unit="ms", tz="UTC")
+            # A candle is closed if it had closed when it was fetched: a copy cached while it
+            # was forming must not pass for closed later.
+            as_of = int(fetched.fetched_at * 1000)
+            cutoff = pd.Timestamp(as_of if end_ms is None else min(as_of, end_ms), unit="ms",
+                                  tz="UTC")
             frame = frame[frame["close_time"] < cutoff]
-        return frame.tail(count).reset_index(drop=True), prov
+        return (frame.tail(count) if trim else frame).reset_index(drop=True), prov
 
     def _fetch_klines(self, symbol, interval, total, end_ms):
         chunks = []

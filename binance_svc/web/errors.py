@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import ApiError, InternalError, MethodNotAllowed, NotFound
 from ..render.formats import RenderContext, render_error
-from ..render.negotiate import error_format
+from ..render.negotiate import error_choice
 
 log = logging.getLogger("binance_svc.errors")
 
@@ -19,7 +19,8 @@ def error_response(err: ApiError) -> Response:
         fmt_param = request.args.get("format")
     except Exception:  # a query string Werkzeug cannot decode
         fmt_param = None
-    fmt = error_format(fmt_param, request.headers.get("Accept"))
+    choice = error_choice(fmt_param, request.headers.get("Accept"))
+    fmt = choice.format
     request.environ["binance_svc.format"] = fmt
     try:
         body, content_type = render_error(err, fmt, RenderContext(path=request.path))
@@ -28,6 +29,8 @@ def error_response(err: ApiError) -> Response:
         body, content_type = render_error(err, "json", RenderContext())
     resp = Response(body, status=err.status, content_type=content_type)
     resp.headers["Cache-Control"] = "no-store"
+    if choice.negotiated:
+        resp.vary.add("Accept")
     if err.retry_after:
         resp.headers["Retry-After"] = str(int(err.retry_after))
     if fmt == "csv":

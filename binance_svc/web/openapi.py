@@ -201,7 +201,20 @@ def build_spec(settings, version: str) -> dict:
     for name, res in RESOURCES.items():
         path = res.path.replace("<symbol>", "{symbol}")
         paths[path] = {"get": _operation(name, res)}
+    for name in ("technical", "liquidity"):
+        res = RESOURCES[name]
+        paths[res.path.split("/<")[0]] = {"get": {
+            "operationId": f"{name}_form", "tags": ["operations"],
+            "summary": f"The HTML form's target: redirects ?symbol=X to {res.path}.",
+            "parameters": [{**PARAMS["symbol"], "in": "query"}],
+            "responses": {"303": {"description": "See the canonical resource URL.",
+                                  "headers": {"Location": {"schema": {"type": "string"}}}},
+                          "400": _error("symbol is missing or not valid.")}}}
     simple = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+    paths["/docs"] = {"get": {"operationId": "docs", "summary": "Interactive API documentation "
+                              "(Swagger UI, served offline).", "tags": ["operations"],
+                              "responses": {"200": {"description": "OK", "content": {
+                                  "text/html": {"schema": {"type": "string"}}}}}}}
     paths["/health"] = {"get": {"operationId": "health", "summary": "Liveness (never calls "
                                 "Binance).", "tags": ["operations"], "responses": {"200": simple}}}
     paths["/health/ready"] = {"get": {

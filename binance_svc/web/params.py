@@ -12,8 +12,9 @@ from datetime import datetime, timezone
 from ..errors import InvalidParameter
 from ..settings import INTERVALS, SYMBOL_RE
 
-_INT_RE = re.compile(r"^[+]?\d{1,12}$")
-_NUM_RE = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# ASCII digits only: \d and int() would also take "５" and other Unicode digits.
+_INT_RE = re.compile(r"^[+]?[0-9]{1,12}$")
+_NUM_RE = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off")
 
@@ -23,8 +24,12 @@ def _show(raw: str, limit: int = 60) -> str:
     return "".join(ch if ch.isprintable() else "�" for ch in text)
 
 
+def quote(raw) -> str:
+    return '"' + _show(str(raw)) + '"'
+
+
 def bad(name: str, raw, allowed: str, allowed_list=None) -> InvalidParameter:
-    return InvalidParameter(f"{name}={_show(str(raw))!r} is not valid: {allowed}.", param=name,
+    return InvalidParameter(f"{name}={quote(raw)} is not valid: {allowed}.", param=name,
                             allowed=allowed_list)
 
 
@@ -88,10 +93,11 @@ def timestamp(name: str, raw: str | None, now: datetime) -> datetime | None:
     text = raw.strip()
     allowed = "an ISO-8601 UTC time such as 2026-11-01T00:00:00Z, or epoch milliseconds"
     try:
-        if re.fullmatch(r"\d{10,14}", text):
+        if re.fullmatch(r"[0-9]{10,14}", text):
             value = datetime.fromtimestamp(int(text) / 1000, timezone.utc)
         else:
-            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}:?\d{2})?", text):
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+)?(Z|[+-][0-9]{2}:?[0-9]{2})?",
+                                text):
                 raise ValueError(text)
             value = datetime.fromisoformat(text.replace("Z", "+00:00"))
             if value.tzinfo is None:

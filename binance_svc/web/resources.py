@@ -19,7 +19,6 @@ from ..analysis.report import Provenance, Report, utcnow
 from ..analysis.statistics import statistics_report
 from ..analysis.symbols import symbols_report
 from ..analysis.technical import WARMUP_CANDLES, technical_report
-from ..errors import InvalidParameter
 from ..render.formats import FormField
 from ..render.negotiate import FORMATS
 from ..settings import INTERVALS
@@ -54,7 +53,7 @@ def _window(args, now: datetime) -> tuple[datetime | None, datetime | None]:
     start = p.timestamp("start", args.get("start"), now)
     end = p.timestamp("end", args.get("end"), now)
     if start is not None and end is not None and start >= end:
-        raise InvalidParameter("start must be before end.", param="start")
+        raise p.bad("start", args.get("start"), f"a time before end={p.quote(args.get('end'))}")
     return start, end
 
 
@@ -82,7 +81,7 @@ def _technical_build(market, params, now):
     end = _parse_iso(params["end"])
     klines, prov = market.klines(params["symbol"], params["interval"],
                                  params["limit"] + WARMUP_CANDLES, end=end,
-                                 closed=params["closed"])
+                                 closed=params["closed"], trim=False)
     report = technical_report(klines, params=params, limit=params["limit"],
                               interval=params["interval"], start=start, now=end or now)
     return _finish(report, [prov])

@@ -40,11 +40,11 @@ def _single(args, allowed: tuple[str, ...]) -> dict[str, str]:
         values = args.getlist(key)
         if key not in allowed:
             raise InvalidParameter(
-                f"Unknown parameter {p._show(key)!r}. This resource takes: {', '.join(allowed)}.",
+                f"Unknown parameter {p.quote(key)}. This resource takes: {', '.join(allowed)}.",
                 param=key, allowed=list(allowed))
         if len(values) > 1:
-            raise InvalidParameter(f"The parameter {key!r} was given {len(values)} times; give it "
-                                   "once.", param=key)
+            raise InvalidParameter(f"The parameter {p.quote(key)} was given {len(values)} times; "
+                                   "give it once.", param=key)
         out[key] = values[0]
     return out
 

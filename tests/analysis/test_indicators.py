@@ -244,17 +244,3 @@ def test_invalid_period_is_rejected(bad):
         ind.ema(pd.Series([1.0, 2.0]), bad)
 
 
-# --- speed ----------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("fn", [lambda s: ind.ema(s, 12), ind.rsi, ind.macd],
-                         ids=["ema", "rsi", "macd"])
-def test_recursions_are_fast(fn):
-    close = pd.Series(100 + np.cumsum(np.random.default_rng(1).normal(size=10_000)))
-    best = min(_timed(fn, close) for _ in range(10))
-    assert best < 0.005, f"{best * 1000:.2f} ms for 10,000 values"
-
-
-def _timed(fn, arg) -> float:
-    t = time.perf_counter()
-    fn(arg)
-    return time.perf_counter() - t

@@ -116,16 +116,23 @@ class Server:
 
 # --- tools -----------------------------------------------------------------------------
 
-def find_tool(name: str, install: str | None = None, pip_package: str | None = None) -> str:
+def find_tool(name: str, install: str | None = None, pip_package: str | None = None,
+              alternatives: tuple[str, ...] = ()) -> str:
     """Path of a command-line tool, installing it once if we can; skip with the reason."""
     def look():
-        return (shutil.which(name) or shutil.which(name, path=str(VENV_BIN))
-                or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}")
-                         if os.access(p, os.X_OK)), None))
+        for candidate in (name, *alternatives):
+            found = (shutil.which(candidate) or shutil.which(candidate, path=str(VENV_BIN))
+                     or next((p for p in (f"/usr/sbin/{candidate}", f"/usr/bin/{candidate}")
+                              if os.access(p, os.X_OK)), None))
+            if found:
+                return found
+        return None
 
     found = look()
     if found:
         return found
+    if name in _INSTALL_TRIED:
+        pytest.skip(_INSTALL_TRIED[name])
     tried = []
     if pip_package:
         tried.append(f"pip install {pip_package}")
@@ -140,8 +147,12 @@ def find_tool(name: str, install: str | None = None, pip_package: str | None = N
     found = look()
     if found:
         return found
-    pytest.skip(f"{name} is not installed and could not be installed "
-                f"({', '.join(tried) or 'no installer'} did not provide it)")
+    _INSTALL_TRIED[name] = (f"{name} is not installed and could not be installed "
+                            f"({', '.join(tried) or 'no installer'} did not provide it)")
+    pytest.skip(_INSTALL_TRIED[name])
+
+
+_INSTALL_TRIED: dict[str, str] = {}  # one attempt per tool and test session
 
 
 # --- the Dockerfile --------------------------------------------------------------------
@@ -201,7 +212,16 @@ _VAR = re.compile(r"\$\{(NGINX_[A-Z0-9_]+)\}")
 
 
 def envsubst(text: str, env: dict[str, str]) -> str:
-    """What the nginx image's entrypoint does: ${VAR} for the variables that are set."""
+    """What the nginx image's entrypoint does (20-envsubst-on-templates.sh):
+    `envsubst "${VAR} ..."` over the variables that are set, and no others. GNU envsubst
+    where it is installed (gettext-base), else the same substitution in Python."""
+    tool = shutil.which("envsubst")
+    if tool:
+        shell_format = " ".join("${%s}" % name for name in env)
+        out = subprocess.run([tool, shell_format], input=text, text=True, capture_output=True,
+                             env={"PATH": os.environ.get("PATH", ""), **env}, timeout=30,
+                             check=True)
+        return out.stdout
     return _VAR.sub(lambda m: env.get(m.group(1), m.group(0)), text)
 
 
@@ -242,13 +262,16 @@ def nginx_argv(nginx: str, conf: Path) -> list[str]:
     # directories; `user root` keeps them where the test can clean up.
     prefix = conf.parent
     extra = "user root;" if os.geteuid() == 0 else ""
-    return [nginx, "-p", f"{prefix}/", "-c", str(conf), "-g", f"daemon off; {extra}".strip()]
+    # -e stderr: not the compiled-in error log, which a non-root user cannot open.
+    return [nginx, "-e", "stderr", "-p", f"{prefix}/", "-c", str(conf),
+            "-g", f"daemon off; {extra}".strip()]
 
 
 NGINX_ENV_DEFAULTS = {
     "NGINX_REAL_IP_FROM": "127.0.0.1",
     "NGINX_RATE": "10r/s",
     "NGINX_BURST": "20",
+    "NGINX_RESOLVER": "127.0.0.1",  # never asked: NGINX_UPSTREAM is an IP address here
 }
 
 

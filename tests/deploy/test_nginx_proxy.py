@@ -8,9 +8,13 @@ they only ever appear in headers) and one test's burst never spends another's ra
 from __future__ import annotations
 
 import gzip
+import http.server
 import json
 import signal
+import socket
+import struct
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -202,6 +206,14 @@ def test_health_is_never_rate_limited(nginx_server):
     assert get(session, nginx_server.url + "/health/ready").status_code == 200
 
 
+def test_readiness_is_bounded_in_its_own_zone(nginx_server):
+    """/health/ready may call Binance: limited (5 r/s, burst 10), but apart from the API."""
+    session = client("198.51.100.10")
+    statuses = [get(session, nginx_server.url + "/health/ready").status_code for _ in range(30)]
+    assert statuses[0] == 200 and 429 in statuses, statuses
+    assert get(client("198.51.100.11"), nginx_server.url + "/health/ready").status_code == 200
+
+
 # --- logs ------------------------------------------------------------------------------
 
 def test_access_log_is_one_json_object_per_line(nginx_server):
@@ -248,3 +260,109 @@ def test_tls_server_sends_hsts(tls_nginx):
     # The plain-HTTP server of the same instance still sends none.
     plain = get(session, tls_nginx.url + "/health")
     assert "Strict-Transport-Security" not in plain.headers
+
+
+# --- the pages in a browser, through NGINX ---------------------------------------------
+
+def test_html_page_loads_its_css_and_chart_under_nginx_csp(nginx_server, tmp_path):
+    """A resource the CSP forbids is never requested: the access log proves it was allowed."""
+    chromium = find_tool("chromium", install="chromium",
+                         alternatives=("chromium-browser", "google-chrome"))
+    path = "/api/v1/analysis/technical/BNBUSDT?format=html"
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1600",
+         "--virtual-time-budget=8000", f"--screenshot={shot}", nginx_server.url + path],
+        check=True, capture_output=True, timeout=120)
+    assert shot.stat().st_size > 20_000
+    time.sleep(0.3)
+    records = [json.loads(line) for line in nginx_server.log.read_text().splitlines()
+               if line.startswith("{")]
+    served = {(r["uri"], r["status"]) for r in records}
+    assert (path, 200) in served
+    assert any(uri.startswith("/static/") and uri.endswith(".css") and status in (200, 304)
+               for uri, status in served), served
+    assert any("BNBUSDT" in uri and "format=png" in uri and status == 200
+               for uri, status in served), served
+
+
+# --- the app's address changes (a redeploy) --------------------------------------------
+
+class _FakeDNS(threading.Thread):
+    """Answers A queries for one name from a mutable address: Docker's DNS in small."""
+
+    def __init__(self, name: str, address: str):
+        super().__init__(daemon=True)
+        self.host, self.address = name.encode(), address
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            try:
+                query, peer = self.sock.recvfrom(512)
+            except OSError:
+                continue
+            labels, i = [], 12
+            while query[i]:
+                labels.append(query[i + 1:i + 1 + query[i]])
+                i += 1 + query[i]
+            question = query[12:i + 5]
+            qtype = struct.unpack("!H", query[i + 1:i + 3])[0]
+            found = b".".join(labels).lower() == self.host and qtype == 1
+            header = query[:2] + struct.pack("!HHHHH", 0x8180 if found else 0x8183, 1,
+                                             1 if found else 0, 0, 0)
+            answer = (struct.pack("!HHHIH", 0xC00C, 1, 1, 1, 4)
+                      + socket.inet_aton(self.address)) if found else b""
+            self.sock.sendto(header + question + answer, peer)
+
+    def stop(self):
+        self.stopped.set()
+        self.join(timeout=5)
+        self.sock.close()
+
+
+def test_nginx_follows_the_app_to_a_new_address(app_server, tmp_path):
+    """A redeploy gives the app container a new IP: NGINX looks the name up again (valid=10s)
+    instead of sending traffic to the old address until it is restarted."""
+    dns = _FakeDNS("app.test", "127.0.0.1")
+    dns.start()
+
+    class Second(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"status":"ok","backend":"second"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    second = http.server.ThreadingHTTPServer(("127.0.0.2", app_server.port), Second)
+    threading.Thread(target=second.serve_forever, daemon=True).start()
+    server = start_nginx(tmp_path / "nginx", app_server.port,
+                         NGINX_UPSTREAM=f"app.test:{app_server.port}",
+                         NGINX_RESOLVER=f"127.0.0.1:{dns.port}")
+    try:
+        session = client("192.0.2.60")
+        assert get(session, server.url + "/health").json()["source"] == "demo"
+        dns.address = "127.0.0.2"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if get(session, server.url + "/health").json().get("backend") == "second":
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError("NGINX kept the old address of the app")
+    finally:
+        stop(server.proc, sig=signal.SIGQUIT)
+        second.shutdown()
+        second.server_close()
+        dns.stop()

@@ -6,15 +6,19 @@ with indicators roughly computed by pandas, a 3-symbol correlation, a 20-level b
 """
 from __future__ import annotations
 
+import gc
 import io
+import math
 import struct
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import RendererAgg
 from PIL import Image
 
 from binance_svc.analysis.report import Report
@@ -40,11 +44,12 @@ class Ctx:
 def technical_report(n: int = 200, *, interval: str = "1h", seed: int = 7,
                      source: str = "binance", stale: bool = False) -> Report:
     rng = np.random.default_rng(seed)
-    step = pd.Timedelta(interval.replace("m", "min") if interval.endswith("m") else interval)
+    step = pd.Timedelta({"1m": "1min", "1h": "1h", "4h": "4h", "1d": "1D"}[interval])
     total = n + 60
     open_time = pd.date_range(end=pd.Timestamp("2026-11-23 18:00", tz="UTC"), periods=total,
                               freq=step)
-    close = 97_000 * np.exp(np.cumsum(rng.normal(0.0002, 0.006, total)))
+    sigma = 0.006 * math.sqrt(step / pd.Timedelta("1h"))   # about 0.6 % an hour
+    close = 97_000 * np.exp(np.cumsum(rng.normal(0.0, sigma, total)))
     open_ = np.concatenate([[close[0] * (1 - 0.002)], close[:-1]])
     spread = np.abs(rng.normal(0, 0.004, total)) * close
     high = np.maximum(open_, close) + spread * rng.uniform(0.1, 1.0, total)
@@ -92,7 +97,7 @@ def technical_report(n: int = 200, *, interval: str = "1h", seed: int = 7,
 def correlation_report(symbols=("BTCUSDT", "ETHUSDT", "SOLUSDT"), *, nan_pair=False) -> Report:
     rng = np.random.default_rng(3)
     market = rng.normal(0, 0.03, 90)
-    returns = pd.DataFrame({s: market * (0.6 + 0.3 * i) + rng.normal(0, 0.02 + 0.01 * i, 90)
+    returns = pd.DataFrame({s: market * (0.6 + 0.1 * i) + rng.normal(0, 0.02 + 0.004 * i, 90)
                             for i, s in enumerate(symbols)})
     corr = returns.corr()
     if nan_pair:
@@ -126,9 +131,9 @@ def liquidity_report(levels: int = 20, *, mid: float = 3_000.0, tick: float = 0.
     rng = np.random.default_rng(11)
     rows = []
     for side, sign in (("bid", -1), ("ask", 1)):
-        price = mid + sign * (tick / 2 + tick * np.arange(levels) * rng.uniform(1, 3, levels)
-                              .cumsum() / np.arange(1, levels + 1))
-        price = np.round(np.sort(price)[::-sign] if sign < 0 else np.sort(price), 2)
+        # best first: the bids walk down from mid, the asks up, a few ticks at a time
+        offsets = tick / 2 + tick * np.concatenate([[0], rng.integers(1, 4, levels - 1)]).cumsum()
+        price = np.round(mid + sign * offsets, 8)
         qty = rng.lognormal(1.0, 0.8, levels)
         notional = price * qty
         rows.append(pd.DataFrame({
@@ -162,15 +167,19 @@ WATCHLIST = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "
              "TRXUSDT", "LINKUSDT", "AVAXUSDT"]
 
 
+PRICES = {"BTCUSDT": 97_000, "ETHUSDT": 3_400, "BNBUSDT": 650, "SOLUSDT": 240, "XRPUSDT": 1.4,
+          "ADAUSDT": 0.9, "DOGEUSDT": 0.38, "TRXUSDT": 0.2, "LINKUSDT": 19, "AVAXUSDT": 42}
+
+
 def statistics_report(symbols=WATCHLIST) -> Report:
     rng = np.random.default_rng(5)
     n = len(symbols)
-    last = rng.lognormal(2, 3, n)
+    last = np.array([PRICES.get(s, 1.0) for s in symbols]) * rng.uniform(0.97, 1.03, n)
     pct = rng.normal(0.5, 3.5, n)
     open_ = last / (1 + pct / 100)
     high = np.maximum(last, open_) * (1 + rng.uniform(0.005, 0.03, n))
     low = np.minimum(last, open_) * (1 - rng.uniform(0.005, 0.03, n))
-    volume = rng.lognormal(14, 1.5, n)
+    volume = rng.lognormal(20, 1.0, n) / last          # quote volumes around 0.5 billion
     frame = pd.DataFrame({
         "symbol": list(symbols), "last_price": last, "open_price": open_, "high": high,
         "low": low, "price_change": last - open_, "price_change_pct": pct,
@@ -240,8 +249,7 @@ def test_default_size_is_a_real_chart(analysis):
 
 
 @pytest.mark.parametrize("analysis", sorted(BUILDERS))
-@pytest.mark.parametrize("width,height", [(300, 300), (3000, 1500), (3000, 3000), (301, 799),
-                                          (1199, 333)])
+@pytest.mark.parametrize("width,height", [(300, 300), (3000, 1500), (301, 799), (1199, 333)])
 def test_requested_size_is_exact(analysis, width, height):
     assert_chart(render_png(BUILDERS[analysis](), Ctx(width, height)), width, height)
 
@@ -351,3 +359,27 @@ def test_concurrent_renders_in_threads_are_valid():
     for data, same in zip(results, expected):
         assert_chart(data, 900, 600)
         assert data == same
+
+
+def test_any_context_with_width_and_height_will_do():
+    ctx = SimpleNamespace(width=640, height=480, fmt="png", download=False)
+    assert_chart(render_png(statistics_report(), ctx), 640, 480)
+
+
+@pytest.mark.parametrize("width,height", [(0, 800), (1200, -1), (100_000, 800)])
+def test_nonsensical_size_is_a_value_error(width, height):
+    with pytest.raises(ValueError):
+        render_png(statistics_report(), Ctx(width, height))
+
+
+def test_pixel_buffer_is_freed_when_render_returns():
+    # not left for the cyclic GC: at 3000 x 3000 each buffer is 36 MB
+    report = technical_report()
+    gc.collect()
+    gc.disable()
+    try:
+        render_png(report, Ctx(3000, 3000))
+        alive = sum(isinstance(o, RendererAgg) for o in gc.get_objects())
+    finally:
+        gc.enable()
+    assert alive == 0

@@ -129,17 +129,25 @@ def test_table_numbers_nulls_and_times():
     assert doc.xpath("//div[contains(@class, 'table-scroll')]//table")
 
 
+def test_number_columns_line_up_but_keep_small_values():
+    table = pd.DataFrame({"symbol": ["BTCUSDT", "ETHUSDT", "SHIBUSDT"],
+                          "last_price": [97000.5, 3500.25, 0.00001234]})
+    doc = parse(render_html(Report("statistics", {}, {"tickers": table}), CTX))
+    assert doc.xpath("//table[contains(@class, 'data')]//td[@class='num']/text()") == [
+        "97,000.50", "3,500.25", "0.00001234"]
+
+
 def test_summary_cards_and_nested_tables():
     doc = parse(render_html(technical(), CTX))
     cards = {c.xpath("string(.//*[@class='card-label'])"): c.xpath(
         "string(.//*[contains(@class, 'card-value')])") for c in doc.xpath("//div[@class='card']")}
-    assert cards == {"Last close": "97,059.12", "Change": "1.23 %"}
+    assert cards == {"Last close": "97,059.12", "Change %": "1.23 %"}
     text = doc.text_content()
     assert "bullish_cross" in text and "55.50" in text and "-12.25" in text
     liq = parse(render_html(liquidity(), CTX))
     assert "20.00 bps" in liq.text_content()
     bands = liq.xpath("//section[@aria-label='Bands']//table")[0]
-    assert bands.xpath(".//th/text()") == ["Bps", "Bid notional", "Ask notional", "Imbalance"]
+    assert bands.xpath(".//th/text()") == ["bps", "Bid notional", "Ask notional", "Imbalance"]
     assert bands.xpath(".//td/text()") == ["10", "1,234,567.50", "10.00", "0.9800"]
     assert "no" in liq.xpath("//section[@aria-label='Slippage']//td/text()")
 
@@ -150,6 +158,9 @@ def test_extra_tables_with_csv_links():
     hrefs = doc.xpath("//a/@href")
     assert LINKS["csv"] + "&table=assets" in hrefs and LINKS["csv"] + "&table=matrix" in hrefs
     assert "BTCUSDT / ETHUSDT" in doc.text_content()
+    ctx = RenderContext(links={"csv": "/api/v1/analysis/correlation?table=assets&format=csv"})
+    hrefs = parse(render_html(correlation(), ctx)).xpath("//a/@href")
+    assert "/api/v1/analysis/correlation?format=csv&table=matrix" in hrefs
 
 
 def test_banners():

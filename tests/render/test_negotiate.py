@@ -6,8 +6,8 @@ import pytest
 from binance_svc.analysis.report import Report
 from binance_svc.errors import InvalidParameter, NotAcceptable, UnknownFormat, UnknownSymbol
 from binance_svc.render.formats import REGISTRY, RenderContext, content_type, render_error
-from binance_svc.render.negotiate import (FORMATS, MEDIA_TYPES, choose_format, error_format,
-                                          parse_accept)
+from binance_svc.render.negotiate import (FORMATS, MEDIA_TYPES, choose_format, error_choice,
+                                          error_format, parse_accept)
 
 CHROME = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
           "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7")
@@ -143,6 +143,8 @@ def test_accept_png_where_not_allowed():
 ])
 def test_error_format_never_raises(param, accept, fmt):
     assert error_format(param, accept) == fmt
+    choice = error_choice(param, accept)
+    assert (choice.format, choice.negotiated) == (fmt, param is None)
 
 
 def test_parse_accept_drops_parameters_and_bad_entries():

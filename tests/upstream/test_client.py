@@ -135,8 +135,6 @@ def test_minus_1100_on_a_call_without_a_symbol_is_an_invalid_parameter(http, cli
     assert type(err) is InvalidParameter and err.status == 400
 
 
-@pytest.mark.xfail(strict=True, reason="bug: -1100 is mapped to UnknownSymbol whenever the call "
-                                       "has a symbol parameter, whatever parameter Binance names")
 def test_minus_1100_naming_another_parameter_is_not_an_unknown_symbol(http, client):
     http.add("GET", KLINES, **json_400(-1100, "Illegal characters found in parameter "
                                               "'startTime'; legal range is '^[0-9]{1,20}$'."))
@@ -172,20 +170,20 @@ def test_the_timeout_is_passed_to_every_request_and_named_in_the_error(http, clo
     assert "2.5 s" in err.message
 
 
-def test_last_error_is_recorded_for_the_readiness_check(http, client):
+def test_last_error_is_recorded_for_the_readiness_check(http, client, clock):
     http.add("GET", KLINES, status=500, body="boom")
     error_of(call_klines, client)
     assert client.state.last_error.startswith("upstream_unavailable")
-    assert client.state.last_error_at == client._clock()
+    assert client.state.last_error_at == clock.now
     assert "/api/v3" not in client.state.last_error
 
 
-def test_success_returns_the_json_data_and_counts_the_call(http, client):
+def test_success_returns_the_json_data_and_counts_the_call(http, client, clock):
     http.add("GET", KLINES, json=[ROW], headers={"X-MBX-USED-WEIGHT-1M": "7"})
     assert call_klines(client) == [ROW]
     assert client.state.calls == 1 and client.state.weight_spent == 2
     assert client.state.weight_used == 7
-    assert client.state.last_ok_at == client._clock()
+    assert client.state.last_ok_at == clock.now
     sent = http.calls[0].request
     assert sent.params == {"symbol": "BTCUSDT", "interval": "1h", "limit": "1"}
 

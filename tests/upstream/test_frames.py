@@ -180,14 +180,21 @@ def test_one_ticker_object_or_a_list_of_them():
     assert frame["close_time"].iloc[0] == pd.Timestamp("1970-01-02T00:00Z")
 
 
+@pytest.mark.parametrize("raw", [{}, [{}]], ids=["object", "list-of-empty-object"])
+def test_an_object_that_is_not_a_ticker_is_a_502(raw):
+    with pytest.raises(UpstreamUnavailable):
+        tickers_frame(raw)
+
+
 def test_no_tickers_is_an_empty_frame_with_the_columns():
     frame = tickers_frame([])
     assert frame.empty and list(frame.columns) == TICKER_COLUMNS
 
 
-@pytest.mark.parametrize("raw", [None, "text", [{"symbol": "BTCUSDT"}],
+@pytest.mark.parametrize("raw", [None, "text", {"code": -1121, "msg": "Invalid symbol."},
+                                 [{"symbol": "BTCUSDT"}],
                                  [{"symbol": "BTCUSDT", "lastPrice": "x"}]],
-                         ids=["none", "text", "missing-fields", "text-price"])
+                         ids=["none", "text", "error-body", "missing-fields", "text-price"])
 def test_tickers_that_cannot_be_read_are_a_502(raw):
     if isinstance(raw, list) and len(raw[0]) == 2:
         raw = [{**dict.fromkeys(["openPrice", "highPrice", "lowPrice", "priceChange",

@@ -5,6 +5,7 @@ limit the way Binance does (conftest.klines_upstream).
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 import time
@@ -136,6 +137,17 @@ def test_klines_frame_types(http, market, klines_upstream):
     assert str(frame["close_time"].dtype) == "datetime64[ns, UTC]"
     assert frame["close"].dtype == "float64" and frame["trades"].dtype == "int64"
     assert prov.fetched_at.tzinfo is not None and prov.expires_at > prov.fetched_at
+
+
+def test_trim_false_returns_every_candle_fetched(http, market, klines_upstream):
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 5000 * HOUR_MS))
+    trimmed, _ = market.klines("BTCUSDT", "1h", 10)
+    everything, _ = market.klines("BTCUSDT", "1h", 10, trim=False)
+    assert len(trimmed) == 10
+    assert len(everything) == 999               # the whole page, less the candle forming
+    pd.testing.assert_frame_equal(everything.tail(10).reset_index(drop=True), trimmed)
+    assert len(klines_requests(http)) == 1
 
 
 # -- klines cache ------------------------------------------------------------------------------
@@ -270,8 +282,6 @@ def test_depth_sends_the_limit_and_orders_each_side_best_first(http, market):
 
 
 def test_the_request_log_counts_calls_and_weight(http, market):
-    import contextvars
-
     http.add("GET", DEPTH, json={"lastUpdateId": 1, "bids": [["1", "1"]], "asks": [["2", "1"]]})
     http.add("GET", TICKER, json=[ticker("BTCUSDT")])
 
@@ -284,6 +294,19 @@ def test_the_request_log_counts_calls_and_weight(http, market):
 
     assert contextvars.copy_context().run(one_request) == {
         "upstream_calls": 2, "upstream_weight": 27, "cache": "miss"}
+
+
+def test_the_request_log_counts_a_call_that_failed(http, market):
+    http.add("GET", DEPTH, status=500, body="Internal Server Error")
+
+    def one_request():
+        seen = stats.begin()
+        with pytest.raises(UpstreamUnavailable):
+            market.depth("BTCUSDT", 500)
+        return dict(seen)
+
+    seen = contextvars.copy_context().run(one_request)
+    assert (seen["upstream_calls"], seen["upstream_weight"]) == (1, 25)
 
 
 # -- stale data and the budget, as the views see them ------------------------------------------
@@ -330,3 +353,20 @@ def test_demo_source_is_said_in_every_provenance(http, make_market):
     http.add("GET", TICKER, json=[ticker("BTCUSDT")])
     _, prov = market.tickers(["BTCUSDT"])
     assert prov.source == "demo" and DEMO_WARNING in prov.warnings
+
+
+def test_a_candle_fetched_while_forming_is_not_served_as_closed_later(http, make_market,
+                                                                     klines_upstream, settings):
+    market = make_market(BinanceClient(BASE, timeout=5, weight_budget=3000),
+                         cache_ttl_klines={**settings.cache_ttl_klines, "1s": 30})
+    time.sleep((1000 - now_ms() % 1000 + 20) / 1000)     # fetch early in a second
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 5000 * 1000,
+                                                              step_ms=1000))
+    first, prov = market.klines("BTCUSDT", "1s", 10)
+    forming_close = now // 1000 * 1000 + 999
+    time.sleep(max(0.0, (forming_close + 50 - now_ms()) / 1000))     # it has closed since
+    again, prov = market.klines("BTCUSDT", "1s", 10)                 # the cached copy
+    assert len(klines_requests(http)) == 1
+    # Every candle served as closed had closed when its values were fetched.
+    assert (again["close_time"] < pd.Timestamp(prov.fetched_at)).all()

@@ -40,6 +40,12 @@ def no_network():
 
 
 @pytest.fixture
+def app_factory():
+    """make_app(**overrides): an app on the demo market with some settings changed."""
+    return make_app
+
+
+@pytest.fixture
 def app():
     """A fresh app per test: its own caches, ban window and demo request counters."""
     return make_app()
@@ -55,10 +61,20 @@ def demo(app):
     return app.extensions["binance_svc"].demo
 
 
+INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d",
+             "3d", "1w", "1M")
+HOUR_TTLS = {"CACHE_TTL_TICKER": "3600", "CACHE_TTL_DEPTH": "3600",
+             "CACHE_TTL_KLINES": ",".join(f"{i}=3600" for i in INTERVALS)}
+
+
 @pytest.fixture(scope="module")
 def module_app():
-    """One app for a whole module of read-only tests (the response cache makes repeats cheap)."""
-    return make_app()
+    """One app for a whole module of read-only tests, its upstream copies kept for an hour.
+
+    The demo book changes every second and tickers every ten, so with the default times to
+    live the JSON and the CSV of one URL, fetched a moment apart, could hold different data;
+    with an hour, every format of a URL within the module is rendered from the same data."""
+    return make_app(**HOUR_TTLS)
 
 
 @pytest.fixture(scope="module")

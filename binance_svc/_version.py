@@ -1,0 +1,2 @@
+"""The one place the version is written (pyproject reads it; /health serves it)."""
+__version__ = "0.2.0"

