@@ -17,19 +17,21 @@ class Services:
     settings: Settings
     market: object
     client: object
-    cache: Cache
-    responses: Cache
+    cache: object
+    responses: object
     demo: object | None
     version: str
+    coordinator: object
 
     def cache_status(self) -> dict:
-        return {"type": self.settings.cache_type}
+        return {"type": self.settings.cache_type, **self.coordinator.status()}
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app. `config` overrides environment variables (same names) for tests."""
-    from .upstream.cache import UpstreamCache
+    from .upstream.cache import FallbackCache, UpstreamCache
     from .upstream.client import BinanceClient
+    from .upstream.coordination import LocalCoordinator, RedisCoordinator
     from .upstream.demo import DemoAdapter, DemoMarket
     from .upstream.market import Market
     from .web import api, errors, observe, pages
@@ -42,15 +44,28 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     observe.configure_logging(settings.log_level)
 
-    cache_config = {"CACHE_TYPE": settings.cache_type, "CACHE_DEFAULT_TIMEOUT": 300,
-                    "CACHE_THRESHOLD": settings.cache_threshold}
+    local = {"CACHE_TYPE": "SimpleCache" if settings.cache_type == "RedisCache"
+             else settings.cache_type,
+             "CACHE_DEFAULT_TIMEOUT": 300, "CACHE_THRESHOLD": settings.cache_threshold}
+    # Two namespaces: a flood of distinct URLs (rendered responses) must not evict the upstream
+    # copies that stale-if-error depends on.
+    upstream_cache = _cache(app, local, "up:")
+    response_cache = _cache(app, local, "resp:")
+    coordinator = LocalCoordinator()
     if settings.cache_type == "RedisCache":
-        cache_config["CACHE_REDIS_URL"] = settings.cache_redis_url
-    upstream_cache = Cache(app, config={**cache_config, "CACHE_KEY_PREFIX": "up:"})
-    # A second namespace for rendered responses, so a flood of distinct URLs cannot evict the
-    # upstream copies that stale-if-error depends on.
-    response_cache = Cache(config={**cache_config, "CACHE_KEY_PREFIX": "resp:"})
-    response_cache.init_app(app)
+        # Shared by every worker and host; each Redis call has a short timeout, and the
+        # in-process caches above stay behind it for when Redis fails.
+        coordinator = RedisCoordinator(settings.cache_redis_url, timeout=settings.redis_timeout)
+        shared = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": settings.cache_redis_url,
+                  "CACHE_DEFAULT_TIMEOUT": 300}
+        options = {"socket_timeout": settings.redis_timeout,
+                   "socket_connect_timeout": settings.redis_timeout}
+        upstream_cache = FallbackCache(
+            _cache(app, {**shared, "CACHE_OPTIONS": dict(options)}, "binance_svc:up:"),
+            upstream_cache, coordinator)
+        response_cache = FallbackCache(
+            _cache(app, {**shared, "CACHE_OPTIONS": dict(options)}, "binance_svc:resp:"),
+            response_cache, coordinator)
 
     demo = None
     adapter = None
@@ -58,14 +73,23 @@ def create_app(config: dict | None = None) -> Flask:
         demo = DemoMarket(settings.demo_seed, settings.demo_latency_ms)
         adapter = DemoAdapter(demo)
     client = BinanceClient(settings.binance_base_url, settings.binance_timeout,
-                           settings.weight_budget, session_adapter=adapter)
-    market = Market(settings, client, UpstreamCache(upstream_cache, settings.cache_stale_ttl),
-                    source=settings.market_source)
+                           settings.weight_budget, session_adapter=adapter,
+                           coordinator=coordinator)
+    # A waiter gives up on another process's fetch after the worst case of one klines page.
+    upstream = UpstreamCache(upstream_cache, settings.cache_stale_ttl, coordinator=coordinator,
+                             flight_wait=settings.binance_timeout * 2 + 1)
+    market = Market(settings, client, upstream, source=settings.market_source)
     app.extensions["binance_svc"] = Services(settings, market, client, upstream_cache,
-                                             response_cache, demo, __version__)
+                                             response_cache, demo, __version__, coordinator)
 
     observe.register(app)
     errors.register(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     return app
+
+
+def _cache(app: Flask, config: dict, prefix: str) -> Cache:
+    cache = Cache(config={**config, "CACHE_KEY_PREFIX": prefix})
+    cache.init_app(app)
+    return cache

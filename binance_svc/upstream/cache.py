@@ -132,3 +132,36 @@ class UpstreamCache:
         stats.note_cache("stale")
         return Fetched(entry.value, entry.fetched_at, entry.expires_at, True, "stale",
                        error=exc.message)
+
+
+class FallbackCache:
+    """The shared cache (Redis through flask-caching) with an in-process one behind it.
+
+    Every copy is also kept in process, so when Redis fails (the coordinator stops using it for
+    a few seconds after an error) the service goes on serving, fresh or stale, from its own
+    memory instead of calling Binance for every request.
+    """
+
+    def __init__(self, primary, fallback, coordinator):
+        self.primary = primary
+        self.fallback = fallback
+        self.coordinator = coordinator
+
+    def get(self, key):
+        if self.coordinator.available():
+            try:
+                value = self.primary.get(key)
+            except Exception as exc:   # redis errors surface as many types through cachelib
+                self.coordinator.record_failure(exc)
+            else:
+                if value is not None:
+                    return value
+        return self.fallback.get(key)
+
+    def set(self, key, value, timeout=None):
+        if self.coordinator.available():
+            try:
+                self.primary.set(key, value, timeout=timeout)
+            except Exception as exc:
+                self.coordinator.record_failure(exc)
+        self.fallback.set(key, value, timeout=timeout)

@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 class LocalCoordinator:
     name = "local"
 
+    def available(self) -> bool:
+        return False
+
+    def record_failure(self, exc: Exception) -> None:
+        pass
+
     def ban_until(self) -> float:
         return 0.0
 
@@ -86,7 +92,7 @@ class RedisCoordinator:
     def available(self) -> bool:
         return time.time() >= self._down_until
 
-    def _failed(self, exc: Exception) -> None:
+    def record_failure(self, exc: Exception) -> None:
         with self._lock:
             first = self.available()
             self._down_until = time.time() + self.retry_after_failure
@@ -101,7 +107,7 @@ class RedisCoordinator:
         try:
             return fn()
         except self._redis_mod.RedisError as exc:
-            self._failed(exc)
+            self.record_failure(exc)
             return fallback
 
     # -- the shared state ---------------------------------------------------------------------
@@ -148,7 +154,7 @@ class RedisCoordinator:
         try:
             acquired = lock.acquire()
         except self._redis_mod.RedisError as exc:
-            self._failed(exc)
+            self.record_failure(exc)
             yield True
             return
         try:
@@ -159,7 +165,7 @@ class RedisCoordinator:
                     lock.release()
                 except self._redis_mod.RedisError as exc:   # expired or Redis gone: harmless
                     if not isinstance(exc, self._redis_mod.exceptions.LockError):
-                        self._failed(exc)
+                        self.record_failure(exc)
 
     def status(self) -> dict:
         ok = self.available()
@@ -167,7 +173,7 @@ class RedisCoordinator:
             try:
                 self.client.ping()
             except self._redis_mod.RedisError as exc:
-                self._failed(exc)
+                self.record_failure(exc)
                 ok = False
         return {"mode": "redis", "redis": "ok" if ok else "unavailable",
                 "fallback": not ok, "last_error": self._last_error}
