@@ -10,13 +10,13 @@ as UTC (the Report's convention). Columns are converted with numpy, not cell by 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 import numpy as np
+import orjson
 import pandas as pd
 
 
@@ -118,19 +118,25 @@ def column_texts(series: pd.Series, *, null: str, text: Callable[[object], str],
                  time_quote: str = "") -> list[str]:
     """One column as the text of each cell in some format.
 
-    Numbers and booleans go through *one* C-level `json.dumps` call and are split back into
+    Numbers and booleans go through *one* C-level `orjson.dumps` call and are split back into
     cells: JSON's number text is Python's shortest round-trip `repr`, which CSV and XML want too,
     and no number, ``true``, ``false`` or ``null`` contains a comma. ISO times need no escaping in
     any format. Only other cells (free text) go through `text`, one by one.
     """
-    values = column_values(series)
     dtype = series.dtype
+    if len(series) and (isinstance(dtype, np.dtype) and dtype.kind in "iufb"
+                        or str(dtype) in ("Float64", "Float32")):
+        # orjson writes numbers ~6x faster than the stdlib (shortest round-trip text, like
+        # repr) and writes NaN and +-inf as null, which is what every format here wants.
+        arr = (series.to_numpy(dtype="float64", na_value=np.nan) if not isinstance(dtype, np.dtype)
+               else np.ascontiguousarray(series.to_numpy()))
+        if arr.dtype.kind == "f" and arr.dtype != np.float64:
+            arr = arr.astype("float64")
+        cells = orjson.dumps(arr, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1].split(",")
+        return cells if null == "null" else [null if c == "null" else c for c in cells]
+    values = column_values(series)
     if is_time_dtype(dtype):
         return [null if v is None else f"{time_quote}{v}{time_quote}" for v in values]
-    if values and (isinstance(dtype, np.dtype) and dtype.kind in "iufb"
-                   or str(dtype) in ("Float64", "Float32")):
-        cells = json.dumps(values, allow_nan=False, separators=(",", ":"))[1:-1].split(",")
-        return cells if null == "null" else [null if c == "null" else c for c in cells]
     return [null if v is None else text(v) for v in values]
 
 

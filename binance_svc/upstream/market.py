@@ -16,7 +16,6 @@ import pandas as pd
 from ..analysis.report import Provenance
 from ..errors import UnknownSymbol, UpstreamError
 from ..settings import INTERVAL_MS
-from . import stats
 from .cache import Fetched, UpstreamCache
 from .client import (EXCHANGE_INFO_WEIGHT, KLINES_WEIGHT, BinanceClient, depth_weight,
                      ticker_weight)

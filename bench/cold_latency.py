@@ -1,0 +1,104 @@
+"""Cold latency: parse + analysis + render of each analysis, with upstream answering at once.
+
+The raw Binance-shaped JSON is generated once by the demo market (so no upstream time is
+counted); each run then does what a cache miss does: raw JSON -> frames -> Report -> bytes.
+Prints median and p95 per analysis and format, plus a breakdown.
+
+    .venv/bin/python bench/cold_latency.py [--runs 30] [--png-runs 10]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import datetime, timezone
+
+from binance_svc.analysis.correlation import correlation_report
+from binance_svc.analysis.liquidity import liquidity_report
+from binance_svc.analysis.report import Provenance
+from binance_svc.analysis.statistics import statistics_report
+from binance_svc.analysis.technical import technical_report
+from binance_svc.render.formats import RenderContext, render
+from binance_svc.settings import DEFAULT_WATCHLIST
+from binance_svc.upstream.demo import DemoMarket
+from binance_svc.upstream.frames import depth_frames, klines_frame, tickers_frame
+
+PROV = Provenance(source="demo", fetched_at=datetime.now(timezone.utc),
+                  expires_at=datetime.now(timezone.utc))
+
+
+def raw_inputs(market: DemoMarket) -> dict:
+    return {
+        "technical": market.klines("BTCUSDT", "1h", 1000),
+        "correlation": {s: market.klines(s, "1d", 1000) for s in DEFAULT_WATCHLIST},
+        "liquidity": market.depth("BTCUSDT", 5000),
+        "statistics": [market.ticker(s) for s in DEFAULT_WATCHLIST],
+    }
+
+
+def technical(raw):
+    frame = klines_frame(raw["technical"])
+    return technical_report(frame, params={"symbol": "BTCUSDT", "interval": "1h",
+                                           "limit": 800}, limit=800, interval="1h")
+
+
+def correlation(raw):
+    frames = {s: klines_frame(r) for s, r in raw["correlation"].items()}
+    return correlation_report(frames, params={"symbols": list(frames)}, interval="1d",
+                              limit=999, benchmark="BTCUSDT")
+
+
+def liquidity(raw):
+    bids, asks = depth_frames(raw["liquidity"])
+    return liquidity_report(bids, asks, params={"symbol": "BTCUSDT", "depth": 5000},
+                            notionals=[1e4, 1e5, 1e6])
+
+
+def stats(raw):
+    return statistics_report(tickers_frame(raw["statistics"]), params={},
+                             symbols=list(DEFAULT_WATCHLIST))
+
+
+BUILDERS = {"technical": technical, "correlation": correlation, "liquidity": liquidity,
+            "statistics": stats}
+
+
+def timed(fn, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--png-runs", type=int, default=10)
+    args = parser.parse_args()
+    raw = raw_inputs(DemoMarket(7))
+    ctx = RenderContext(links={f: f"/x?format={f}" for f in ("json", "csv", "html", "xml", "png")})
+    render(BUILDERS["statistics"](raw).with_provenance(PROV), "png", ctx)  # import matplotlib
+    print(f"{'analysis':12} {'step':22} {'median ms':>10} {'p95 ms':>8}")
+    for name, build in BUILDERS.items():
+        report = build(raw).with_provenance(PROV)
+        rows = [("analysis (parse+compute)", timed(lambda: build(raw), args.runs))]
+        for fmt in ("json", "csv", "xml", "html", "png"):
+            runs = args.png_runs if fmt == "png" else args.runs
+            rows.append((f"render {fmt}", timed(lambda: render(report, fmt, ctx), runs)))
+        rows.append(("analysis + json", timed(
+            lambda: render(build(raw).with_provenance(PROV), "json", ctx), args.runs)))
+        rows.append(("analysis + png", timed(
+            lambda: render(build(raw).with_provenance(PROV), "png", ctx), args.png_runs)))
+        for step, values in rows:
+            print(f"{name:12} {step:22} {statistics.median(values):10.1f} {p95(values):8.1f}")
+
+
+if __name__ == "__main__":
+    main()
