@@ -118,6 +118,17 @@ class Server:
                              capture_output=True, text=True, timeout=5).stdout
         return [int(x) for x in out.split()]
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the master and its workers so far."""
+        total = 0
+        for pid in [self.proc.pid, *self.worker_pids()]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])   # utime, stime (clock ticks)
+        return total / os.sysconf("SC_CLK_TCK")
+
 
 def gunicorn(app_spec: str, port: int, env: dict, log: Path, extra: list[str] = (),
              ready_path: str = "/health") -> Server:
@@ -166,13 +177,18 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
 
 
-def wrk(url: str, duration: float, connections: int, threads: int) -> dict:
+def wrk(url: str, duration: float, connections: int, threads: int,
+        server: Server | None = None) -> dict:
+    """wrk's figures; with `server`, also the server's CPU time per request (us)."""
+    cpu0 = server.cpu_seconds() if server else 0.0
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency",
             "--timeout", "10s", url]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     text = out.stdout
+    cpu = (server.cpu_seconds() - cpu0) if server else float("nan")
     res = {"rps": float("nan"), "p50_ms": float("nan"), "p99_ms": float("nan"),
-           "requests": 0, "errors": 0, "non2xx": 0, "raw": text + out.stderr}
+           "requests": 0, "errors": 0, "non2xx": 0, "cpu_us_per_req": float("nan"),
+           "raw": text + out.stderr}
     m = re.search(r"Requests/sec:\s+([0-9.]+)", text)
     if m:
         res["rps"] = float(m.group(1))
@@ -183,6 +199,8 @@ def wrk(url: str, duration: float, connections: int, threads: int) -> dict:
     m = re.search(r"(\d+) requests in", text)
     if m:
         res["requests"] = int(m.group(1))
+        if server and res["requests"]:
+            res["cpu_us_per_req"] = cpu / res["requests"] * 1e6
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     if m:
         res["errors"] = sum(int(x) for x in m.groups())
@@ -200,7 +218,16 @@ class LogWindow:
         self.path = path
         self.offset = path.stat().st_size
 
-    def close(self) -> dict:
+    def close(self, quiet: float = 0.5, limit: float = 30.0) -> dict:
+        """Wait until the log has been quiet for `quiet` s (requests still in flight when wrk
+        stopped are logged when they finish), then count the lines since the last point."""
+        deadline = time.monotonic() + limit
+        size, since = self.path.stat().st_size, time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - since < quiet:
+            time.sleep(0.1)
+            now = self.path.stat().st_size
+            if now != size:
+                size, since = now, time.monotonic()
         with open(self.path, "rb") as f:
             f.seek(self.offset)
             chunk = f.read()
@@ -306,25 +333,24 @@ def main(argv=None) -> int:
             assert ct == want, (url, ct, want)
 
         header = ("| resource | format | bytes | service req/s | ceiling req/s | ratio | "
-                  "service p50 / p99 ms | ceiling p50 / p99 ms | cache hits | load1 |")
+                  "service p50 / p99 ms | ceiling p50 / p99 ms | CPU us/req service / ceiling | "
+                  "cache hits | load1 |")
         print()
         print(header)
-        print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|", flush=True)
+        print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|", flush=True)
         for name, fmt, url in todo:
             load1 = loadavg().split()[0]
             # Warm-up until a whole window was served from the cache (every worker has it).
             for _ in range(5):
                 window = LogWindow(service.log_path)
                 wrk(base + url, args.warmup, args.connections, args.wrk_threads)
-                time.sleep(0.2)
                 if window.close()["not_hits"] == 0:
                     break
             window = LogWindow(service.log_path)
-            s = wrk(base + url, args.duration, args.connections, args.wrk_threads)
-            time.sleep(0.3)  # let the last log lines land
+            s = wrk(base + url, args.duration, args.connections, args.wrk_threads, service)
             counted = window.close()
             wrk(cbase + url, args.warmup, args.connections, args.wrk_threads)
-            c = wrk(cbase + url, args.duration, args.connections, args.wrk_threads)
+            c = wrk(cbase + url, args.duration, args.connections, args.wrk_threads, ceiling)
             ratio = s["rps"] / c["rps"] if c["rps"] else float("nan")
             size = len((work / manifest[url]["body_file"]).read_bytes())
             hits = (f"{counted['hits']}/{counted['logged']}"
@@ -332,7 +358,9 @@ def main(argv=None) -> int:
             flag = "" if ratio >= 0.8 else " **<0.8**"
             print(f"| {name} | {fmt} | {size:,} | {s['rps']:,.0f} | {c['rps']:,.0f} | "
                   f"{ratio:.2f}{flag} | {s['p50_ms']:.2f} / {s['p99_ms']:.2f} | "
-                  f"{c['p50_ms']:.2f} / {c['p99_ms']:.2f} | {hits} | {load1} |", flush=True)
+                  f"{c['p50_ms']:.2f} / {c['p99_ms']:.2f} | "
+                  f"{s['cpu_us_per_req']:.0f} / {c['cpu_us_per_req']:.0f} | {hits} | {load1} |",
+                  flush=True)
             for label, r in (("service", s), ("ceiling", c)):
                 if r["errors"] or r["non2xx"]:
                     print(f"  ! {label} {url}: socket errors {r['errors']}, "
