@@ -266,9 +266,10 @@ class DemoMarket:
             prices = (best + sign * offsets) * tick
             prices = prices[prices > 0]
             n = prices.size
-            qty_scale = coin.volume / 24 / 400
+            # About $15-20 M within 10 bps of a BTC mid, as on Binance's deepest books.
+            qty_scale = coin.volume / 24 / 4000
             qty = qty_scale * (0.2 + _unit_hash(idx[:n], sid, second, k + 10) * 1.6) \
-                * (1 + idx[:n] / 60)
+                * (1 + idx[:n] / 200)
             out[side] = [[_fmt(p), _fmt(q, 5)] for p, q in zip(np.round(prices, 10), qty)]
         return out
 
