@@ -122,7 +122,7 @@ def notionals(raw: str | None, default: tuple[float, ...]) -> list[float]:
     values = [float(s) for s in items]
     if any(not (math.isfinite(v) and 1 <= v <= 1e9) for v in values):
         raise bad("notional", raw, allowed)
-    return values
+    return [int(v) if v.is_integer() else v for v in values]   # echoed as 10000, not 10000.0
 
 
 def choice(name: str, raw: str | None, options: tuple[str, ...], default: str | None,

@@ -173,7 +173,7 @@ def _liquidity_build(market, params, now):
 def _liquidity_form(params, settings):
     return (FormField("symbol", "Symbol", params["symbol"]),
             FormField("depth", "Levels per side", str(params["depth"]), "number", (), 5, 5000),
-            FormField("notional", "Notionals", ",".join(f"{n:g}" for n in params["notional"])))
+            FormField("notional", "Notionals", ",".join(str(n) for n in params["notional"])))
 
 
 # -- symbols ----------------------------------------------------------------------------------

@@ -122,8 +122,9 @@ class RedisServer:
 
     def client(self, timeout: float = 2.0):
         import redis
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=timeout,
-                           socket_connect_timeout=timeout)
+        # from_url: without the retries (and back-off sleeps) redis.Redis() adds by default.
+        return redis.Redis.from_url(self.url, socket_timeout=timeout,
+                                    socket_connect_timeout=timeout)
 
     @property
     def running(self) -> bool:
