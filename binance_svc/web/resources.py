@@ -26,7 +26,7 @@ from . import params as p
 
 # Parameters every analysis resource takes, whatever its analysis.
 RENDER_PARAMS = ("format", "download", "bom", "width", "height")
-DEFAULT_NOTIONALS = (10_000.0, 100_000.0, 1_000_000.0)
+DEFAULT_NOTIONALS = (10_000, 100_000, 1_000_000)
 
 
 @dataclass(frozen=True)
