@@ -205,7 +205,8 @@ def build_spec(settings, version: str) -> dict:
         res = RESOURCES[name]
         paths[res.path.split("/<")[0]] = {"get": {
             "operationId": f"{name}_form", "tags": ["operations"],
-            "summary": f"The HTML form's target: redirects ?symbol=X to {res.path}.",
+            "summary": "The HTML form's target: redirects ?symbol=X to "
+                       + res.path.replace("<symbol>", "{symbol}") + ".",
             "parameters": [{**PARAMS["symbol"], "in": "query"}],
             "responses": {"303": {"description": "See the canonical resource URL.",
                                   "headers": {"Location": {"schema": {"type": "string"}}}},
@@ -237,8 +238,8 @@ def build_spec(settings, version: str) -> dict:
         "info": {"title": "binance_svc", "version": version,
                  "description": "Binance public market data as four analyses, each at one URL "
                                 "in JSON, CSV, HTML, XML and PNG. The format comes from "
-                                "?format= or the Accept header (q-values honoured; */* gives "
-                                "JSON). Errors are {\"error\": {status, code, message, param}} "
+                                "`?format=` or the `Accept` header (q-values honoured; "
+                                "`*/*` gives JSON). Errors are {\"error\": {status, code, message, param}} "
                                 "in the negotiated format.",
                  "license": {"name": "MIT", "identifier": "MIT"}},
         "servers": [{"url": "/"}],
