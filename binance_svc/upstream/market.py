@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from ..analysis.report import Provenance
-from ..errors import UnknownSymbol, UpstreamError
+from ..errors import UnknownSymbol, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from ..settings import INTERVAL_MS
 from .cache import Fetched, UpstreamCache
 from .client import (EXCHANGE_INFO_WEIGHT, KLINES_WEIGHT, BinanceClient, depth_weight,
@@ -61,10 +61,12 @@ class Market:
             lambda: symbols_frame(self._call("exchange_info", EXCHANGE_INFO_WEIGHT)))
         return frame, prov
 
-    def require_symbols(self, symbols: list[str]) -> None:
+    def require_symbols(self, symbols: list[str], param: str = "symbol") -> None:
         """404 for a symbol Binance does not list; no other call is made before this."""
         try:
             frame, _ = self.symbols()
+        except UpstreamTimeout:
+            raise   # Binance is stalled: waiting again on the analysis' own call helps nobody
         except UpstreamError:
             return  # cannot check now: Binance's own -1121 still maps to 404
         listed = set(frame["symbol"])
@@ -72,7 +74,7 @@ class Market:
             if symbol not in listed:
                 raise UnknownSymbol(f"Binance does not list the symbol {symbol!r}. "
                                     "See /api/v1/symbols for the symbols it lists.",
-                                    param="symbol")
+                                    param=param)
 
     def tickers(self, symbols: list[str]) -> tuple[pd.DataFrame, Provenance]:
         key = "ticker24h:" + ",".join(sorted(symbols))
@@ -130,6 +132,11 @@ class Market:
                              interval=interval, **kwargs)
             page = klines_frame(raw)
             if page.empty:
+                if not chunks and end_ms is None:
+                    # A listed symbol always has a current candle: an empty answer is a fault,
+                    # not data (cached, it would replace a good copy).
+                    raise UpstreamUnavailable("Binance sent no candles for a listed symbol.",
+                                              status=502)
                 break
             chunks.append(page)
             remaining -= len(page)

@@ -99,7 +99,7 @@ def _statistics_parse(args, path_args, settings, now):
 
 
 def _statistics_build(market, params, now):
-    market.require_symbols(params["symbols"])
+    market.require_symbols(params["symbols"], param="symbols")
     tickers, prov = market.tickers(params["symbols"])
     return _finish(statistics_report(tickers, params=params, symbols=params["symbols"]), [prov])
 
@@ -126,7 +126,7 @@ def _correlation_parse(args, path_args, settings, now):
 
 
 def _correlation_build(market, params, now):
-    market.require_symbols(params["symbols"])
+    market.require_symbols(params["symbols"], param="symbols")
     start, end = _parse_iso(params["start"]), _parse_iso(params["end"])
 
     def fetch(symbol):

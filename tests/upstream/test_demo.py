@@ -353,16 +353,18 @@ def test_empty_bodies_are_a_502_where_binance_never_sends_one(services, what):
     assert info.value.status == 502
 
 
-def test_an_empty_klines_list_is_no_candles_not_an_error(app, services):
+def test_an_empty_klines_list_for_the_live_window_is_an_upstream_fault(app, services):
+    # A listed symbol always has a current candle: [] is a broken answer, not "no data" (taken
+    # as data it would be cached and replace a good copy).
     services.demo.inject(kind="empty", path="/api/v3/klines")
-    frame, prov = services.market.klines("BTCUSDT", "1h", 10)
-    assert frame.empty and prov.source == "demo"
-    # What a user sees: a 200 that says there are no candles, not an error page.
+    with pytest.raises(UpstreamUnavailable) as info:
+        services.market.klines("BTCUSDT", "1h", 10)
+    assert info.value.status == 502
+    # What a user sees: the error document, not an empty table.
     services.demo.inject(kind="empty", path="/api/v3/klines")
     resp = app.test_client().get("/api/v1/analysis/technical/ETHUSDT?format=json")
-    assert resp.status_code == 200
-    body = resp.get_json()
-    assert body["rows"] == [] and any("No 1h candles" in w for w in body["warnings"])
+    assert resp.status_code == 502
+    assert resp.get_json()["error"]["code"] == "upstream_unavailable"
 
 
 def test_a_fault_can_target_one_endpoint_and_be_cleared(services):

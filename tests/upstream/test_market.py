@@ -215,9 +215,18 @@ def test_klines_binance_cannot_have_sent_are_a_502(http, market, body):
     assert info.value.status == 502
 
 
-def test_an_empty_klines_answer_is_an_empty_frame_not_an_error(http, market):
+def test_an_empty_klines_answer_for_now_is_a_502(http, market):
     http.add("GET", KLINES, json=[])
-    frame, _ = market.klines("BTCUSDT", "1h", 10)
+    with pytest.raises(UpstreamUnavailable) as info:
+        market.klines("BTCUSDT", "1h", 10)
+    assert info.value.status == 502
+
+
+def test_an_empty_klines_answer_for_a_past_window_is_an_empty_frame(http, market):
+    # Before the listing there are no candles: that is data, not a fault.
+    http.add("GET", KLINES, json=[])
+    frame, _ = market.klines("BTCUSDT", "1h", 10,
+                             end=datetime(2017, 1, 1, tzinfo=timezone.utc))
     assert frame.empty
     assert list(frame.columns)[:2] == ["open_time", "open"]
     assert str(frame["open_time"].dtype) == "datetime64[ns, UTC]"

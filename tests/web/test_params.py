@@ -193,7 +193,7 @@ def test_unknown_symbol_is_a_404_after_exchange_info_only(client, demo, path):
     assert resp.status_code == 404, resp.data[:300]
     error = resp.get_json()["error"]
     assert error["code"] == "unknown_symbol"
-    assert error["param"] == "symbol"
+    assert error["param"] == ("symbols" if "symbols=" in path else "symbol")   # as sent
     unknown = [s for s in ("FOOBARUSDT", "FOOUSDT", "LUNAXUSDT") if s in path.upper()][0]
     assert unknown in error["message"], error["message"]   # upper-cased before the check
     assert "/api/v1/symbols" in error["message"]            # where to look instead
