@@ -61,10 +61,12 @@ def create_app(config: dict | None = None) -> Flask:
         options = {"socket_timeout": settings.redis_timeout,
                    "socket_connect_timeout": settings.redis_timeout}
         upstream_cache = FallbackCache(
-            _cache(app, {**shared, "CACHE_OPTIONS": dict(options)}, "binance_svc:up:"),
+            _cache(app, {**shared, "CACHE_OPTIONS": dict(options)},
+                   f"binance_svc:{__version__}:up:"),
             upstream_cache, coordinator)
         response_cache = FallbackCache(
-            _cache(app, {**shared, "CACHE_OPTIONS": dict(options)}, "binance_svc:resp:"),
+            _cache(app, {**shared, "CACHE_OPTIONS": dict(options)},
+                   f"binance_svc:{__version__}:resp:"),
             response_cache, coordinator)
 
     demo = None

@@ -134,6 +134,13 @@ class UpstreamCache:
                        error=exc.message)
 
 
+try:
+    from redis.exceptions import RedisError
+except ImportError:  # redis-py is only needed with CACHE_TYPE=RedisCache
+    class RedisError(Exception):
+        pass
+
+
 class FallbackCache:
     """The shared cache (Redis through flask-caching) with an in-process one behind it.
 
@@ -151,8 +158,15 @@ class FallbackCache:
         if self.coordinator.available():
             try:
                 value = self.primary.get(key)
-            except Exception as exc:   # redis errors surface as many types through cachelib
+            except (RedisError, OSError) as exc:
                 self.coordinator.record_failure(exc)
+            except Exception:
+                # A value this version cannot read (written by another one during a rolling
+                # deploy): a miss, not an outage.
+                try:
+                    self.primary.delete(key)
+                except Exception:
+                    pass
             else:
                 if value is not None:
                     return value
@@ -162,6 +176,6 @@ class FallbackCache:
         if self.coordinator.available():
             try:
                 self.primary.set(key, value, timeout=timeout)
-            except Exception as exc:
+            except (RedisError, OSError) as exc:
                 self.coordinator.record_failure(exc)
         self.fallback.set(key, value, timeout=timeout)

@@ -160,7 +160,7 @@ class RedisCoordinator:
         try:
             yield bool(acquired)
         finally:
-            if acquired:
+            if acquired and self.available():   # Redis failed meanwhile: the lock expires
                 try:
                     lock.release()
                 except self._redis_mod.RedisError as exc:   # expired or Redis gone: harmless

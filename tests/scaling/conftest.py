@@ -29,8 +29,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 4
-KLINES, INFO, PING = "/api/v3/klines", "/api/v3/exchangeInfo", "/api/v3/ping"
-REDIS_PREFIX = "binance_svc:"          # RedisCoordinator's and the shared caches' key prefix
 
 # Every variable the service reads, pinned at its documented default so that the shell the tests
 # run in cannot change what they see; a test overrides what it needs.
@@ -298,7 +296,7 @@ class Service:
         with ThreadPoolExecutor(concurrency or len(targets)) as pool:
             return list(pool.map(self.get, targets))
 
-    def wait_workers(self, timeout: float = 90.0) -> set[int]:
+    def wait_workers(self, timeout: float = 120.0) -> set[int]:
         """Until every worker has answered /health (each has imported the app)."""
         deadline = time.monotonic() + timeout
         seen: set[int] = set()
@@ -326,7 +324,8 @@ class Service:
         return out
 
     def access_pids(self, path_prefix: str, since_line: int = 0, status: int | None = None):
-        """The worker pids of gunicorn's access-log lines for paths under `path_prefix`."""
+        """The worker pids of gunicorn's access-log lines for paths under `path_prefix`, from
+        the JSON record `since_line` on (a `log_mark()`)."""
         pids = set()
         for record in self.log_records()[since_line:]:
             if record.get("logger") != "gunicorn.access":
@@ -338,17 +337,69 @@ class Service:
             pids.add(record["pid"])
         return pids
 
+    def redis_warnings(self, since_line: int = 0) -> list[str]:
+        """The app's "redis unavailable" warnings (the coordinator's fall-backs) since a mark."""
+        return [f"{r.get('ts')} {r.get('message')}" for r in self.log_records()[since_line:]
+                if r.get("level") == "warning" and "redis unavailable" in str(r.get("message"))]
+
     def log_mark(self) -> int:
         return len(self.log_records())
 
     def stop(self) -> None:
-        proc = self.gunicorn.proc
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)    # gunicorn's quick shutdown: nothing is in flight
+        self.gunicorn.stop()
+
+
+class Gunicorn:
+    """The real gunicorn with the repo's gunicorn.conf.py and wsgi:app on a free loopback port:
+    tests/conftest.py's Gunicorn, with a longer start-up allowance (4 workers importing pandas
+    and matplotlib at once on a 2-CPU runner that is busy with other work can take over 30 s)."""
+
+    START_TIMEOUT = 120.0
+
+    def __init__(self, root, env: dict, workers: int, log: Path):
+        self.port = root.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full_env = {**os.environ, "GUNICORN_WORKERS": str(workers),
+                    "GUNICORN_BIND": f"127.0.0.1:{self.port}", **env}
+        self.log_path = log
+        self._log = open(log, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT, env=full_env, stdout=self._log, stderr=self._log)
+        try:
+            root.wait_http(self.url + "/health", timeout=self.START_TIMEOUT, proc=self.proc)
+        except Exception:
+            self.stop()
+            raise
+
+    def workers(self) -> list[int]:
+        try:
+            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+            return [int(pid) for pid in text.split()]
+        except OSError:
+            return []
+
+    def stop(self) -> None:
+        """gunicorn's quick shutdown (SIGINT). A worker that has logged "Worker exiting" can
+        take several more seconds to end on a busy machine (its interpreter tears down pandas
+        and matplotlib); after 3 s the test's own workers are killed, then the master reaps
+        them and exits."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
             try:
-                proc.wait(timeout=15)
+                self.proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
-                self.gunicorn.stop()
+                for pid in self.workers():
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                try:
+                    self.proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=5)
+        self._log.close()
 
 
 @pytest.fixture(scope="module")
@@ -372,7 +423,7 @@ def start_hosts(request, upstream, tmp_path_factory):
         if redis_url:
             env.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=redis_url)
         name = name or f"host{next(numbers)}"
-        gunicorn = root.Gunicorn(env=env, workers=workers, log=logs / f"{name}.log")
+        gunicorn = Gunicorn(root, env, workers, logs / f"{name}.log")
         service = Service(gunicorn, workers, env, name)
         with lock:
             started.append(service)
@@ -387,9 +438,3 @@ def start_hosts(request, upstream, tmp_path_factory):
     with ThreadPoolExecutor(max(1, len(started))) as pool:
         list(pool.map(lambda s: s.stop(), started))
 
-
-# -- helpers the modules share, as fixtures ------------------------------------------------------
-@pytest.fixture(scope="session")
-def paths():
-    """The upstream paths the tests count."""
-    return {"klines": KLINES, "exchangeInfo": INFO, "ping": PING}

@@ -15,6 +15,11 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
+# What is shared is the subject here, not the Redis timeout (test_redis_outage.py's): a Redis
+# answer later than the default 0.25 s on a starved 2-CPU runner would send one worker to its
+# in-process state for 5 s in the middle of the test. The tests check that none did.
+COORDINATION_REDIS_TIMEOUT = "2"
+
 WORKERS = 4
 KLINES, INFO = "/api/v3/klines", "/api/v3/exchangeInfo"
 RETRY_AFTER = 5
@@ -30,8 +35,8 @@ INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h"
 
 @pytest.fixture(scope="module")
 def hosts(start_hosts, redis_server):
-    return start_hosts({"name": "host-a", "redis": redis_server.url},
-                       {"name": "host-b", "redis": redis_server.url})
+    env = {"redis": redis_server.url, "REDIS_TIMEOUT": COORDINATION_REDIS_TIMEOUT}
+    return start_hosts({"name": "host-a", **env}, {"name": "host-b", **env})
 
 
 def test_a_429_seen_by_one_worker_stops_every_worker_on_every_host_until_it_expires(
@@ -79,11 +84,15 @@ def test_a_429_seen_by_one_worker_stops_every_worker_on_every_host_until_it_expi
             doc = resp.json()
             assert resp.status == 503 and doc["status"] == "rate_limited", (name, doc)
             assert 1 <= doc["banned_for_s"] <= RETRY_AFTER, (name, doc)
-    # Every worker of both hosts was asked and refused: the ban reached the workers of host B,
-    # which never saw the 429, through Redis alone.
-    for host in hosts:
-        pids = host.access_pids("/api/", since_line=marks[host.name], status=503)
-        assert len(pids) == WORKERS, (host.name, pids)
+    # Several workers of each host were asked and refused: the ban reached the workers of
+    # host B, which never saw the 429, through Redis alone (a loaded machine may leave a worker
+    # without a request in the window, hence not "all 4").
+    refusing = {host.name: host.access_pids("/api/", since_line=marks[host.name], status=503)
+                for host in hosts}
+    print(f"{len(analyses)} analyses refused during the window by "
+          f"{ {name: len(pids) for name, pids in refusing.items()} } workers per host")
+    for name, pids in refusing.items():
+        assert len(pids) >= 2, (name, pids)
 
     # After Retry-After, calls resume (on the host that did not see the 429, too).
     time.sleep(max(0.0, seen + RETRY_AFTER + 0.5 - time.monotonic()))
@@ -92,3 +101,4 @@ def test_a_429_seen_by_one_worker_stops_every_worker_on_every_host_until_it_expi
     assert upstream.requests()[KLINES] == 2
     ready = host_a.get("/health/ready")
     assert ready.status == 200 and ready.json()["banned_for_s"] == 0, ready
+    assert not [w for h in hosts for w in h.redis_warnings()], "a worker fell back from Redis"

@@ -2,9 +2,10 @@
 /health/ready and the log, never waits on Redis longer than REDIS_TIMEOUT per Redis call, and
 uses Redis again once it is back and the 5 s back-off has passed.
 
-One gunicorn (4 workers) on a redis-server of its own; a steady load (4 clients, each sending
-requests one after another: copies fetched before the outage, and cold analyses that need the
-upstream) runs through each phase, and every request's duration is measured by the client.
+One gunicorn (4 workers) on a redis-server of its own; a steady load (3 clients, each sending
+requests one after another: analyses fetched before the outage, and order books nobody has asked
+for, which need the upstream) runs through each phase, and every request's duration is measured
+by the client.
 
 The bound on a request's duration, REDIS_TIMEOUT x 2 + 1 s, is:
 - at most two Redis calls that wait for the timeout: the first call that fails (after it the
@@ -13,17 +14,23 @@ The bound on a request's duration, REDIS_TIMEOUT x 2 + 1 s, is:
   request took before Redis failed (released unconditionally, so it can meet the timeout too);
   each Redis call has REDIS_TIMEOUT as both its connect and its read timeout, and redis-py is
   built without retries (`redis.from_url`), so one call waits at most REDIS_TIMEOUT;
-- plus 1 s for the request itself: on this load these requests take well under 0.3 s (the
-  baseline is measured before the outage and shown on failure).
+- plus 1 s for the request itself: on this load (cached analyses, and order books of 5 to 100
+  levels, 3 clients) a request costs 2-30 ms of the app's time, and took up to ~0.7 s under
+  gunicorn on a 2-CPU machine shared with other test runs (the slowest request of each phase is
+  printed, and shown on failure).
 A stopped Redis refuses connections at once, so there the bound is far from reached; a hung one
 (SIGSTOP: the kernel still accepts connections but nothing answers) meets every timeout.
+
+Once Redis is back, a cold burst over the 4 workers must make one upstream call in all: every
+worker uses Redis again. A worker that logged a new fall-back after Redis came back (a late
+answer on a starved machine, or a pooled connection to the old server) is on its own for one
+more back-off; only then is the burst tried again.
 """
 from __future__ import annotations
 
 import itertools
 import threading
 import time
-from datetime import date, timedelta
 
 import pytest
 
@@ -39,22 +46,24 @@ WARM = ("/api/v1/analysis/technical/BTCUSDT?interval=4h",
         "/api/v1/analysis/technical/ETHUSDT?interval=1d&format=csv",
         "/api/v1/analysis/correlation?symbols=BTCUSDT,ETHUSDT&interval=1d",
         "/api/v1/symbols")
-SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT")
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
+           "TRXUSDT", "LINKUSDT", "AVAXUSDT")
 
 
 def _cold_targets():
-    """Analyses nobody has fetched: each one's klines page is a distinct upstream call."""
-    start = date(2024, 1, 1)
-    for n in itertools.count():
-        symbol = SYMBOLS[n % len(SYMBOLS)]
-        end = start + timedelta(days=n // len(SYMBOLS))
-        yield f"/api/v1/analysis/technical/{symbol}?interval=1d&end={end.isoformat()}T00:00:00Z"
+    """Requests nobody has made: each order book (symbol, depth) is a distinct upstream call."""
+    for depth in itertools.count(5):
+        for symbol in SYMBOLS:
+            yield f"/api/v1/market/liquidity/{symbol}?depth={depth}"
 
 
 @pytest.fixture(scope="module")
 def host(start_hosts, redis_server):
     (service,) = start_hosts({"name": "host", "redis": redis_server.url,
-                              "REDIS_TIMEOUT": str(REDIS_TIMEOUT)})
+                              "REDIS_TIMEOUT": str(REDIS_TIMEOUT),
+                              # the load spends more than a minute's default share of weight;
+                              # the budget is another test's subject
+                              "UPSTREAM_WEIGHT_LIMIT": "1000000"})
     return service
 
 
@@ -72,7 +81,7 @@ def cold(host):
 class Load:
     """`clients` threads, each sending requests one after another until stopped."""
 
-    def __init__(self, host, cold, clients: int = 4):
+    def __init__(self, host, cold, clients: int = 3):
         self.host = host
         self.cold = cold
         self.clients = clients
@@ -130,8 +139,13 @@ def _wait_redis_used(host, deadline: float) -> float:
     raise AssertionError(f"Redis not used again by {deadline}: {cache}")
 
 
-def _one_call_burst(host, upstream, target: str, n: int = 32) -> dict:
-    """A cold burst over all workers; with every worker on Redis it makes one upstream call."""
+BURST_TARGETS = (f"/api/v1/analysis/technical/BTCUSDT?interval=1d&end=2023-0{month}-01T00:00:00Z"
+                 for month in range(1, 10))
+
+
+def _one_call_burst(host, upstream, n: int = 32) -> dict:
+    """A cold burst over the workers; with every worker on Redis it makes one upstream call."""
+    target = next(BURST_TARGETS)     # historical klines: cached an hour, one page
     upstream.reset()
     upstream.inject("delay", delay=0.3, count=-1)
     responses = host.burst([target] * n)
@@ -141,16 +155,43 @@ def _one_call_burst(host, upstream, target: str, n: int = 32) -> dict:
     return counts
 
 
-def _check_durations(load, t0, t1, phase: str, baseline: float):
-    rows = load.between(t0, t1)
-    assert rows, f"no request was sent {phase}"
+def _every_worker_back_on_redis(host, upstream, since_mark: int) -> dict:
+    """A cold burst over the 4 workers makes one upstream call in all: each worker is on Redis.
+
+    A worker that met a Redis failure after Redis came back (a pooled connection to the old
+    server, or a late answer on a starved machine) is on its own for another back-off and makes
+    a second call; that is accepted only when its warning is in the log, and the burst is then
+    tried again after the back-off.
+    """
+    for attempt in range(3):
+        counts = _one_call_burst(host, upstream)
+        if counts == {KLINES: 1}:
+            return counts
+        warnings = host.redis_warnings(since_mark)
+        assert warnings, f"{counts} with no Redis fall-back in the log"
+        print(f"burst {attempt}: {counts}; fall-backs since Redis came back: {warnings}")
+        since_mark = host.log_mark()
+        time.sleep(BACKOFF + 0.5)
+    raise AssertionError(f"still {counts} after {attempt + 1} bursts")
+
+
+def _check_load(load, phases: dict) -> dict:
+    """Every request of the load (those that straddle a change too) answered 200 within BOUND.
+
+    Returns, per phase (by the time a request was sent), (requests, slowest seconds)."""
+    rows = load.results
     failed = [r for r in rows if r[2] != 200]
-    assert not failed, f"{phase}: {failed[:5]}"
+    assert not failed, failed[:5]
+    summary = {}
+    for name, (t0, t1) in phases.items():
+        sent = [r for r in rows if t0 <= r[0] < t1]
+        assert sent, f"no request was sent {name}"
+        summary[name] = (len(sent), round(max(r[1] for r in sent), 3))
     slowest = max(rows, key=lambda r: r[1])
     assert slowest[1] <= BOUND, (
-        f"{phase}: a request took {slowest[1]:.3f} s > {BOUND:.2f} s ({slowest[3]}); "
-        f"slowest before the outage: {baseline:.3f} s")
-    return len(rows), slowest[1]
+        f"a request took {slowest[1]:.3f} s > {BOUND:.2f} s ({slowest[3]}); "
+        f"per phase (requests, slowest s): {summary}")
+    return summary
 
 
 def test_redis_stopped_mid_test_requests_go_on_from_the_fallback_and_redis_is_used_again(
@@ -170,18 +211,17 @@ def test_redis_stopped_mid_test_requests_go_on_from_the_fallback_and_redis_is_us
         during_status, during = _cache_status(host)
         redis_server.start()                                  # same port, empty
         t_start = time.monotonic()
+        back = host.log_mark()
         t_used = _wait_redis_used(host, t_start + BACKOFF + 2.0)
         time.sleep(max(0.0, t_start + BACKOFF + 0.5 - time.monotonic()))
         t_end = time.monotonic()
 
-    baseline = max((r[1] for r in load.between(t_begin, t_stop)), default=0.0)
-    before = _check_durations(load, t_begin, t_stop, "before the outage", baseline)
-    outage = _check_durations(load, t_stop, t_start, "while Redis was stopped", baseline)
-    after = _check_durations(load, t_start, t_end, "after Redis came back", baseline)
-    print(f"requests/slowest s: before {before}, during {outage}, after {after}; "
-          f"Redis used again {t_used - t_start:.1f} s after its restart")
-    # Cold analyses during the outage were fetched: the upstream served them, not Redis.
-    assert len([r for r in load.between(t_stop, t_start) if "end=" in r[3]]) >= 4
+    summary = _check_load(load, {"before": (t_begin, t_stop), "stopped": (t_stop, t_start),
+                                 "restarted": (t_start, t_end)})
+    print(f"(requests, slowest s) by phase: {summary}; Redis used again "
+          f"{t_used - t_start:.1f} s after its restart")
+    # Order books nobody had asked for were fetched during the outage, without Redis.
+    assert len([r for r in load.between(t_stop, t_start) if "depth=" in r[3]]) >= 4
 
     # /health/ready: still ready (Binance is fine), and it says the cache fell back.
     assert during_status == 200
@@ -198,17 +238,16 @@ def test_redis_stopped_mid_test_requests_go_on_from_the_fallback_and_redis_is_us
     # them: a cold burst over the 4 workers makes one call in all again, and the copies are
     # in Redis again.
     assert t_used - t_start <= BACKOFF + 1.5
-    counts = _one_call_burst(host, upstream, next(cold))
-    assert counts == {KLINES: 1}, counts
+    _every_worker_back_on_redis(host, upstream, back)
     assert redis_server.client().dbsize() > 0
 
 
 def test_redis_hung_never_holds_a_request_longer_than_its_timeout(
         host, upstream, redis_server, cold):
-    if not redis_server.running:
+    if not redis_server.running:     # the test before failed half-way
         redis_server.start()
+        time.sleep(BACKOFF + 0.5)
     _wait_redis_used(host, time.monotonic() + BACKOFF + 2.0)
-    time.sleep(BACKOFF)          # every worker past any back-off of the test before
 
     try:
         with Load(host, cold) as load:
@@ -220,26 +259,24 @@ def test_redis_hung_never_holds_a_request_longer_than_its_timeout(
             during_status, during = _cache_status(host)
             redis_server.resume()
             t_resume = time.monotonic()
+            back = host.log_mark()
             t_used = _wait_redis_used(host, t_resume + BACKOFF + 2.0)
             time.sleep(max(0.0, t_resume + BACKOFF + 0.5 - time.monotonic()))
             t_end = time.monotonic()
     finally:
         redis_server.resume()
 
-    baseline = max((r[1] for r in load.between(t_begin, t_pause)), default=0.0)
-    for r in sorted(load.results):
-        if r[1] > 0.6:
-            print("SLOW", round(r[0]-t_begin, 3), round(r[1], 3), r[2], r[3], "pause at", round(t_pause-t_begin, 3), "resume", round(t_resume-t_begin,3))
-    hung = _check_durations(load, t_pause, t_resume, "while Redis hung", baseline)
-    after = _check_durations(load, t_resume, t_end, "after Redis answered again", baseline)
-    waited = [r for r in load.between(t_pause, t_resume) if r[1] >= REDIS_TIMEOUT * 0.9]
-    print(f"requests/slowest s: while hung {hung}, after {after}; {len(waited)} requests met "
-          f"the Redis timeout; slowest before: {baseline:.3f} s")
+    summary = _check_load(load, {"before": (t_begin, t_pause), "hung": (t_pause, t_resume),
+                                 "answering": (t_resume, t_end)})
+    # Requests that were running while Redis hung and met its timeout.
+    waited = [r for r in load.results
+              if r[0] < t_resume and r[0] + r[1] > t_pause and r[1] >= REDIS_TIMEOUT * 0.9]
+    print(f"(requests, slowest s) by phase: {summary}; {len(waited)} requests met the Redis "
+          f"timeout; Redis used again {t_used - t_resume:.1f} s after it answered again")
     assert waited, "no request met the Redis timeout: the hang was not exercised"
 
     assert during_status == 200
     assert during["redis"] == "unavailable" and during["fallback"] is True, during
     assert "Timeout" in (during["last_error"] or ""), during
     assert t_used - t_resume <= BACKOFF + 1.5
-    counts = _one_call_burst(host, upstream, next(cold))
-    assert counts == {KLINES: 1}, counts
+    _every_worker_back_on_redis(host, upstream, back)

@@ -18,6 +18,11 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
+# What is shared is the subject here, not the Redis timeout (test_redis_outage.py's): a Redis
+# answer later than the default 0.25 s on a starved 2-CPU runner would send one worker to its
+# in-process state for 5 s in the middle of the test. The tests check that none did.
+COORDINATION_REDIS_TIMEOUT = "2"
+
 KLINES, INFO = "/api/v3/klines", "/api/v3/exchangeInfo"
 BUDGET = 40
 KLINES_WEIGHT, INFO_WEIGHT = 2, 20
@@ -26,13 +31,14 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DO
 INTERVALS = ("2h", "4h", "12h", "1d")
 WARM = "/api/v1/analysis/technical/BTCUSDT?interval=1h"
 # The whole test must fall in one wall-clock minute (Binance's weight window, and the keys of
-# the counters): it takes about 5 s.
-NEEDS = 20
+# the counters): it takes 3-9 s.
+NEEDS = 15
 
 
 @pytest.fixture(scope="module")
 def hosts(start_hosts, redis_server):
-    env = {"redis": redis_server.url, "UPSTREAM_WEIGHT_LIMIT": "4000",
+    env = {"redis": redis_server.url, "REDIS_TIMEOUT": COORDINATION_REDIS_TIMEOUT,
+           "UPSTREAM_WEIGHT_LIMIT": "4000",
            "UPSTREAM_WEIGHT_SHARE": "0.01",
            # 1 h klines live 1 s, so that WARM is stale (not missing) once the budget is spent.
            "CACHE_TTL_KLINES": "1h=1"}
@@ -76,6 +82,9 @@ def test_the_fleet_stays_within_the_weight_budget_of_the_minute(hosts, upstream)
 
     ok = [r for r in burst if r.status == 200]
     refused = [r for r in burst if r.status != 200]
+    print(f"budget {BUDGET}: upstream weight {stats['total_weight']} ({counts}); burst of "
+          f"{len(burst)} over 2 hosts: {len(ok)} fresh, {len(refused)} refused; WARM again: "
+          f"{stale.status} stale={stale.json().get('stale')}; /health/ready {ready.status}")
     # Every fresh answer cost one klines page; the budget let as many through as it holds.
     assert len(ok) == counts[KLINES] - 1, (len(ok), counts)
     assert len(ok) == (BUDGET - INFO_WEIGHT) // KLINES_WEIGHT - 1, (len(ok), stats)
@@ -95,3 +104,4 @@ def test_the_fleet_stays_within_the_weight_budget_of_the_minute(hosts, upstream)
     doc = ready.json()
     assert doc["weight_budget_1m"] == BUDGET, doc
     assert doc["cache"]["mode"] == "redis" and doc["cache"]["redis"] == "ok", doc
+    assert not [w for h in hosts for w in h.redis_warnings()], "a worker fell back from Redis"
