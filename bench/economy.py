@@ -43,25 +43,24 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import (ROOT, Server, free_port, gunicorn, install_signal_handlers,  # noqa: E402
+from throughput import (Server, free_port, gunicorn, install_signal_handlers,  # noqa: E402
                         loadavg, machine)
 
-SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT")
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 FORMATS = ("json", "csv", "html", "xml", "png")
 BINANCE_LIMIT_1M = 6000
 
 
-def workload(symbols=SYMBOLS) -> list[str]:
+def workload(symbols=SYMBOLS, formats=FORMATS) -> list[str]:
     urls = []
-    for fmt in FORMATS:
+    for fmt in formats:
         for s in symbols:
             urls.append(f"/api/v1/analysis/technical/{s}?format={fmt}")
             urls.append(f"/api/v1/market/liquidity/{s}?format={fmt}")
         urls.append(f"/api/v1/market/statistics?format={fmt}")
-        urls.append(f"/api/v1/market/statistics?symbols={','.join(symbols[:3])}&format={fmt}")
+        urls.append(f"/api/v1/market/statistics?symbols={','.join(symbols)}&format={fmt}")
         urls.append(f"/api/v1/analysis/correlation?format={fmt}")
-        urls.append(f"/api/v1/analysis/correlation?symbols={','.join(symbols[:4])}"
-                    f"&format={fmt}")
+        urls.append(f"/api/v1/analysis/correlation?symbols={','.join(symbols)}&format={fmt}")
         if fmt != "png":
             urls.append(f"/api/v1/symbols?format={fmt}")
     return urls
@@ -158,7 +157,8 @@ def demo_reset(port: int) -> None:
 
 
 def one_run(label: str, args, work: Path, latency_ms: int, cache_type: str,
-            requests: int | None, duration: float | None, extra_env: dict) -> dict:
+            requests: int | None, duration: float | None, extra_env: dict,
+            warmup: float = 0.0) -> dict:
     uport, sport = free_port(), free_port()
     upstream = service = None
     try:
@@ -169,12 +169,16 @@ def one_run(label: str, args, work: Path, latency_ms: int, cache_type: str,
         if args.max_requests is not None:
             env["GUNICORN_MAX_REQUESTS"] = str(args.max_requests)
         service = gunicorn("wsgi:app", sport, env, work / f"{label}-service.log")
-        demo_reset(uport)   # /health made no upstream call, but start from zero anyway
+        urls = workload(args.symbols, args.formats)
+        if warmup:   # the same workload, not counted (and waited for to the last response)
+            run_load(sport, urls, args.concurrency, None, warmup, args.limit, seed=2)
+        demo_reset(uport)   # count from here
         load1 = loadavg()
-        res = run_load(sport, workload(), args.concurrency, requests, duration, args.limit)
+        res = run_load(sport, urls, args.concurrency, requests, duration, args.limit)
         time.sleep(0.5)
         up = demo_stats(uport)
         res.update(label=label, cache_type=cache_type, latency_ms=latency_ms, load=load1,
+                   warmup_s=warmup,
                    upstream_calls=sum(up["requests"].values()),
                    upstream_by_path=up["requests"], weight=up["total_weight"],
                    env={k: v for k, v in env.items() if k != "BINANCE_BASE_URL"})
@@ -189,7 +193,8 @@ def one_run(label: str, args, work: Path, latency_ms: int, cache_type: str,
 def show(res: dict) -> None:
     statuses = ", ".join(f"{k}: {v}" for k, v in sorted(res["statuses"].items()))
     print(f"## {res['label']}: CACHE_TYPE={res['cache_type']}, upstream latency "
-          f"{res['latency_ms']} ms, load before: {res['load']}")
+          f"{res['latency_ms']} ms, warm-up {res['warmup_s']:g} s (not counted), "
+          f"load before: {res['load']}")
     print(f"   requests {res['requests']:,} in {res['elapsed_s']:.1f} s = "
           f"{res['rps']:,.1f} req/s; latency p50 {res['p50_ms']:.1f} ms, "
           f"p99 {res['p99_ms']:.1f} ms; statuses {{{statuses}}}; stale {res['stale']}; "
@@ -211,32 +216,44 @@ def main(argv=None) -> int:
                     help="latency: seconds per design (0: use --latency-requests)")
     ap.add_argument("--latency-requests", type=int, default=2000,
                     help="latency: requests per design when --duration is 0")
+    ap.add_argument("--latency-warmup", type=float, default=20.0,
+                    help="latency: seconds of the same workload before measuring (not counted)")
+    ap.add_argument("--formats", default=",".join(FORMATS),
+                    help="formats of the workload (default: all five)")
+    ap.add_argument("--symbols", default=",".join(SYMBOLS),
+                    help="symbols for technical, liquidity and the short lists")
     ap.add_argument("--workers", type=int, default=4, help="GUNICORN_WORKERS")
     ap.add_argument("--threads", type=int, default=4, help="GUNICORN_THREADS")
     ap.add_argument("--max-requests", type=int, default=None,
                     help="GUNICORN_MAX_REQUESTS (default: the repo's, 2000 +- 200)")
     ap.add_argument("--concurrency", type=int, default=16, help="client threads")
-    ap.add_argument("--limit", type=float, default=600.0, help="give up a run after this, s")
+    ap.add_argument("--limit", type=float, default=900.0, help="give up a run after this, s")
     ap.add_argument("--log-level", default="INFO")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the logs")
     args = ap.parse_args(argv)
+    args.symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
+    args.formats = tuple(f.strip().lower() for f in args.formats.split(",") if f.strip())
     install_signal_handlers()
 
-    urls = workload()
+    urls = workload(args.symbols, args.formats)
     work = Path(tempfile.mkdtemp(prefix="bench-economy-"))
     info = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "workload_urls": len(urls), "runs": []}
     print(f"# machine: {info['machine']}  date: {info['date']}  load: {loadavg()}")
-    print(f"# workload: {len(urls)} URLs (technical and liquidity x {len(SYMBOLS)} symbols, "
-          f"statistics and correlation x 2 lists, symbols; x formats), shuffled (seed 1) and "
-          f"cycled; {args.concurrency} client threads with keep-alive")
+    print(f"# workload: {len(urls)} URLs (technical and liquidity x {','.join(args.symbols)}; "
+          f"statistics and correlation for the watch list and for those; symbols; each in "
+          f"{'/'.join(args.formats)}), shuffled (seed 1) and cycled; {args.concurrency} client threads "
+          f"with keep-alive")
     print(f"# gunicorn: workers={args.workers} threads={args.threads} max_requests="
           f"{args.max_requests if args.max_requests is not None else 'repo default'}; "
           f"every CACHE_TTL_* at its default; logs in {work}", flush=True)
     try:
         if args.part in ("burst", "both"):
             res = one_run("burst", args, work, 0, "SimpleCache", args.requests, None, {})
+            if res["requests"] < args.requests:
+                print(f"   ! stopped at --limit {args.limit:g} s before {args.requests:,} "
+                      "requests")
             show(res)
             info["runs"].append(res)
         if args.part in ("latency", "both"):
@@ -247,7 +264,7 @@ def main(argv=None) -> int:
             for label, cache_type in (("with cache", "SimpleCache"),
                                       ("without cache", "NullCache")):
                 res = one_run(label, args, work, args.latency_ms, cache_type, requests,
-                              duration, extra)
+                              duration, extra, warmup=args.latency_warmup)
                 show(res)
                 info["runs"].append(res)
                 rows.append(res)

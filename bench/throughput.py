@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -45,6 +46,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 RESOURCES = {
     "statistics": "/api/v1/market/statistics",
@@ -118,16 +120,19 @@ class Server:
                              capture_output=True, text=True, timeout=5).stdout
         return [int(x) for x in out.split()]
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the master and its workers so far."""
-        total = 0
+    def cpu_by_pid(self) -> dict[int, float]:
+        """User + system CPU seconds so far of the master and of each worker."""
+        out = {}
         for pid in [self.proc.pid, *self.worker_pids()]:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            total += int(fields[11]) + int(fields[12])   # utime, stime (clock ticks)
-        return total / os.sysconf("SC_CLK_TCK")
+            out[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+        return out
+
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu_by_pid().values())
 
 
 def gunicorn(app_spec: str, port: int, env: dict, log: Path, extra: list[str] = (),
@@ -161,6 +166,18 @@ def machine() -> dict:
             "python": sys.version.split()[0]}
 
 
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def loadavg() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -181,13 +198,18 @@ def wrk(url: str, duration: float, connections: int, threads: int,
         server: Server | None = None) -> dict:
     """wrk's figures; with `server`, also the server's CPU time per request (us)."""
     cpu0 = server.cpu_seconds() if server else 0.0
+    busy0, wrk0, t0 = busy_seconds(), children_cpu(), time.monotonic()
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency",
             "--timeout", "10s", url]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     text = out.stdout
     cpu = (server.cpu_seconds() - cpu0) if server else float("nan")
+    busy, wrk_cpu, wall = busy_seconds() - busy0, children_cpu() - wrk0, time.monotonic() - t0
     res = {"rps": float("nan"), "p50_ms": float("nan"), "p99_ms": float("nan"),
            "requests": 0, "errors": 0, "non2xx": 0, "cpu_us_per_req": float("nan"),
+           "wrk_cores": wrk_cpu / wall, "server_cores": cpu / wall if server else float("nan"),
+           # what the rest of the machine (other users' tests, ...) used meanwhile, in cores
+           "other_cores": (busy - wrk_cpu - (cpu if server else 0.0)) / wall,
            "raw": text + out.stderr}
     m = re.search(r"Requests/sec:\s+([0-9.]+)", text)
     if m:
@@ -208,6 +230,25 @@ def wrk(url: str, duration: float, connections: int, threads: int,
     if m:
         res["non2xx"] = int(m.group(1))
     return res
+
+
+def combine(runs: list[dict]) -> dict:
+    """Rounds of one URL on one server: requests/s and CPU over all of them, the median p50
+    and the worst p99."""
+    if len(runs) == 1:
+        return runs[0]
+    n = len(runs)
+    requests = sum(r["requests"] for r in runs)
+    out = {"rps": sum(r["rps"] for r in runs) / n,
+           "p50_ms": sorted(r["p50_ms"] for r in runs)[n // 2],
+           "p99_ms": max(r["p99_ms"] for r in runs), "requests": requests,
+           "errors": sum(r["errors"] for r in runs), "non2xx": sum(r["non2xx"] for r in runs),
+           "cpu_us_per_req": sum(r["cpu_us_per_req"] * r["requests"] for r in runs)
+           / max(1, requests)}
+    for key in ("wrk_cores", "server_cores", "other_cores"):
+        out[key] = sum(r[key] for r in runs) / n
+    out["rounds"] = [{k: v for k, v in r.items() if k != "raw"} for r in runs]
+    return out
 
 
 # -- the service's request log ------------------------------------------------------------------
@@ -258,6 +299,8 @@ def fetch(url: str) -> tuple[int, list[tuple[str, str]], bytes]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=10, help="wrk -d per URL and server, s")
+    ap.add_argument("--rounds", type=int, default=1, help="measured wrk runs per URL and "
+                    "server, alternating which server goes first (figures: mean req/s)")
     ap.add_argument("--warmup", type=float, default=1, help="wrk warm-up per URL and server, s")
     ap.add_argument("--connections", type=int, default=32, help="wrk -c")
     ap.add_argument("--wrk-threads", type=int, default=2, help="wrk -t")
@@ -291,11 +334,12 @@ def main(argv=None) -> int:
                                                 for i in ("1m", "1h", "1d"))}
     info = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "loadavg_start": loadavg(), "wrk": f"-t{args.wrk_threads} -c{args.connections} "
-            f"-d{args.duration:g}s --latency", "settings": {**service_env}, "rows": []}
+            f"-d{args.duration:g}s --latency", "rounds": args.rounds,
+            "settings": {**service_env}, "rows": []}
     print(f"# machine: {info['machine']}  date: {info['date']}  load: {info['loadavg_start']}")
     print(f"# gunicorn: workers={args.workers} threads={args.threads} "
-          f"max_requests={args.max_requests} (both servers); wrk {info['wrk']}; "
-          f"warm-up {args.warmup:g}s")
+          f"max_requests={args.max_requests} (both servers); wrk {info['wrk']} x "
+          f"{args.rounds} round(s) per server; warm-up {args.warmup:g}s")
     print(f"# service env: {' '.join(f'{k}={v}' for k, v in service_env.items())}")
     print(f"# work directory: {work}", flush=True)
 
@@ -334,23 +378,43 @@ def main(argv=None) -> int:
 
         header = ("| resource | format | bytes | service req/s | ceiling req/s | ratio | "
                   "service p50 / p99 ms | ceiling p50 / p99 ms | CPU us/req service / ceiling | "
-                  "cache hits | load1 |")
+                  "cache hits | other load, cores |")
         print()
         print(header)
         print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|", flush=True)
         for name, fmt, url in todo:
             load1 = loadavg().split()[0]
-            # Warm-up until a whole window was served from the cache (every worker has it).
-            for _ in range(5):
+            # Warm-up until a whole window was served from the cache and every worker served
+            # part of it (its CPU time grew): then every worker has the URL cached.
+            warm = False
+            for _ in range(10):
+                for _ in range(2 * args.workers):   # fresh connections reach more workers
+                    fetch(base + url)
                 window = LogWindow(service.log_path)
+                before = service.cpu_by_pid()
                 wrk(base + url, args.warmup, args.connections, args.wrk_threads)
-                if window.close()["not_hits"] == 0:
+                counted = window.close()
+                after = service.cpu_by_pid()
+                busy = [after[pid] - before.get(pid, 0) >= 0.05
+                        for pid in service.worker_pids() if pid in after]
+                if counted["not_hits"] == 0 and busy and all(busy):
+                    warm = True
                     break
-            window = LogWindow(service.log_path)
-            s = wrk(base + url, args.duration, args.connections, args.wrk_threads, service)
-            counted = window.close()
+            if not warm:
+                print(f"  ! {url}: no warm-up window was all cache hits on every worker",
+                      flush=True)
             wrk(cbase + url, args.warmup, args.connections, args.wrk_threads)
-            c = wrk(cbase + url, args.duration, args.connections, args.wrk_threads, ceiling)
+            window = LogWindow(service.log_path)
+            s_runs, c_runs = [], []
+            for i in range(args.rounds):
+                # Rounds alternate the order (service, ceiling / ceiling, service, ...) so a
+                # change of the machine's other load hits both sides alike.
+                pair = [("s", base, service, s_runs), ("c", cbase, ceiling, c_runs)]
+                for _, host, server, runs in (pair if i % 2 == 0 else pair[::-1]):
+                    runs.append(wrk(host + url, args.duration, args.connections,
+                                    args.wrk_threads, server))
+            counted = window.close()
+            s, c = combine(s_runs), combine(c_runs)
             ratio = s["rps"] / c["rps"] if c["rps"] else float("nan")
             size = len((work / manifest[url]["body_file"]).read_bytes())
             hits = (f"{counted['hits']}/{counted['logged']}"
@@ -359,7 +423,8 @@ def main(argv=None) -> int:
             print(f"| {name} | {fmt} | {size:,} | {s['rps']:,.0f} | {c['rps']:,.0f} | "
                   f"{ratio:.2f}{flag} | {s['p50_ms']:.2f} / {s['p99_ms']:.2f} | "
                   f"{c['p50_ms']:.2f} / {c['p99_ms']:.2f} | "
-                  f"{s['cpu_us_per_req']:.0f} / {c['cpu_us_per_req']:.0f} | {hits} | {load1} |",
+                  f"{s['cpu_us_per_req']:.0f} / {c['cpu_us_per_req']:.0f} | {hits} | "
+                  f"{s['other_cores']:.1f} / {c['other_cores']:.1f} |",
                   flush=True)
             for label, r in (("service", s), ("ceiling", c)):
                 if r["errors"] or r["non2xx"]:
@@ -370,9 +435,14 @@ def main(argv=None) -> int:
                                  "ceiling": {k: v for k, v in c.items() if k != "raw"},
                                  "ratio": ratio, "service_log": counted, "load1": load1})
         info["loadavg_end"] = loadavg()
-        ratios = [r["ratio"] for r in info["rows"]]
-        print(f"\n# min ratio {min(ratios):.2f} ({sum(r >= 0.8 for r in ratios)}/{len(ratios)} "
-              f"URLs >= 0.8); load at end: {info['loadavg_end']}")
+        ratios = sorted(r["ratio"] for r in info["rows"])
+        cpu = sorted(r["ceiling"]["cpu_us_per_req"] / r["service"]["cpu_us_per_req"]
+                     for r in info["rows"])
+        print(f"\n# req/s ratio: min {ratios[0]:.2f}, median {ratios[len(ratios) // 2]:.2f}, "
+              f"max {ratios[-1]:.2f}; {sum(r >= 0.8 for r in ratios)}/{len(ratios)} URLs >= 0.8")
+        print(f"# CPU ratio (ceiling CPU/request / service CPU/request): min {cpu[0]:.2f}, "
+              f"median {cpu[len(cpu) // 2]:.2f}, max {cpu[-1]:.2f}")
+        print(f"# load average at end: {info['loadavg_end']}")
         if args.json:
             Path(args.json).write_text(json.dumps(info, indent=1))
     finally:

@@ -58,7 +58,9 @@ def register(app) -> None:
                 "Content-Security-Policy",
                 "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
         upstream = getattr(g, "upstream", None) or {}
-        cache = request.environ.get("binance_svc.response_cache") or upstream.get("cache")
+        # A stale answer is rendered anew (response cache "miss"), but "stale" is what matters.
+        cache = ("stale" if upstream.get("cache") == "stale" else
+                 request.environ.get("binance_svc.response_cache") or upstream.get("cache"))
         access_log.info("request", extra={"payload": {
             "level": "info", "event": "request", "request_id": getattr(g, "request_id", None),
             "method": request.method, "path": request.path,
