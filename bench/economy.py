@@ -227,7 +227,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-requests", type=int, default=None,
                     help="GUNICORN_MAX_REQUESTS (default: the repo's, 2000 +- 200)")
     ap.add_argument("--concurrency", type=int, default=16, help="client threads")
-    ap.add_argument("--limit", type=float, default=900.0, help="give up a run after this, s")
+    ap.add_argument("--limit", type=float, default=1800.0, help="give up a run after this, s")
     ap.add_argument("--log-level", default="INFO")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the logs")

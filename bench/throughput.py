@@ -36,6 +36,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -438,10 +439,10 @@ def main(argv=None) -> int:
         ratios = sorted(r["ratio"] for r in info["rows"])
         cpu = sorted(r["ceiling"]["cpu_us_per_req"] / r["service"]["cpu_us_per_req"]
                      for r in info["rows"])
-        print(f"\n# req/s ratio: min {ratios[0]:.2f}, median {ratios[len(ratios) // 2]:.2f}, "
+        print(f"\n# req/s ratio: min {ratios[0]:.2f}, median {statistics.median(ratios):.2f}, "
               f"max {ratios[-1]:.2f}; {sum(r >= 0.8 for r in ratios)}/{len(ratios)} URLs >= 0.8")
         print(f"# CPU ratio (ceiling CPU/request / service CPU/request): min {cpu[0]:.2f}, "
-              f"median {cpu[len(cpu) // 2]:.2f}, max {cpu[-1]:.2f}")
+              f"median {statistics.median(cpu):.2f}, max {cpu[-1]:.2f}")
         print(f"# load average at end: {info['loadavg_end']}")
         if args.json:
             Path(args.json).write_text(json.dumps(info, indent=1))
