@@ -12,7 +12,7 @@ The same file serves a laptop (`GUNICORN_BIND` defaults to 127.0.0.1:8000) and t
 | GUNICORN_TIMEOUT                 | 60                       | timeout (seconds)       |
 | GUNICORN_GRACEFUL_TIMEOUT        | 20                       | graceful_timeout        |
 | GUNICORN_KEEPALIVE               | 5                        | keepalive               |
-| GUNICORN_MAX_REQUESTS            | 2000                     | max_requests            |
+| GUNICORN_MAX_REQUESTS            | 0 (never recycle)        | max_requests            |
 | GUNICORN_MAX_REQUESTS_JITTER     | 200                      | max_requests_jitter     |
 | GUNICORN_ACCESSLOG               | unset: no access log     | accesslog ("-" = stdout)|
 | GUNICORN_WORKER_TMP_DIR          | unset: gunicorn default  | worker_tmp_dir          |
@@ -51,7 +51,12 @@ timeout = _int("GUNICORN_TIMEOUT", 60)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 # Longer than NGINX's upstream keepalive_timeout is not needed; NGINX reuses connections.
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
-max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
+# Workers are not recycled by default: each holds the in-process caches (upstream copies,
+# rendered responses) and the ban window, and a recycled worker starts cold and calls Binance
+# again (bench/load.py: 212 req/s with max_requests=2000 against ~900 without). 5,000 PNG
+# renders grow a worker by a few MB (bench/png_memory.py), so there is no leak to guard against.
+# Set GUNICORN_MAX_REQUESTS (with the jitter) if a future dependency leaks.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 200)
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"

@@ -225,7 +225,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=4, help="GUNICORN_WORKERS")
     ap.add_argument("--threads", type=int, default=4, help="GUNICORN_THREADS")
     ap.add_argument("--max-requests", type=int, default=None,
-                    help="GUNICORN_MAX_REQUESTS (default: the repo's, 2000 +- 200)")
+                    help="GUNICORN_MAX_REQUESTS (default: the repo's, 0)")
     ap.add_argument("--concurrency", type=int, default=16, help="client threads")
     ap.add_argument("--limit", type=float, default=1800.0, help="give up a run after this, s")
     ap.add_argument("--log-level", default="INFO")

@@ -23,11 +23,9 @@ import http.client
 import itertools
 import json
 import os
-import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +35,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import children, free_port, machine_line as machine, rss_kb, wait_http  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("json", "csv", "html", "xml", "png")
@@ -56,22 +57,8 @@ def urls() -> list[str]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except Exception:
-            time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 def get(base: str, path: str, timeout: float = 60.0) -> tuple[int, bytes]:
@@ -82,36 +69,10 @@ def get(base: str, path: str, timeout: float = 60.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def children(pid: int) -> list[int]:
-    try:
-        return sorted(int(x) for x in
-                      Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
-    except OSError:
-        return []
 
 
-def rss_kb(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} CPUs (nproc), {model}, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, load average {load}")
 
 
 class Procs:
@@ -235,7 +196,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=None,
                     help="gunicorn workers (default: gunicorn.conf.py's, 2 x CPUs + 1, max 8)")
     ap.add_argument("--max-requests", type=int, default=None,
-                    help="GUNICORN_MAX_REQUESTS (default: gunicorn.conf.py's 2000)")
+                    help="GUNICORN_MAX_REQUESTS (default: gunicorn.conf.py's, 0)")
     ap.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     ap.add_argument("--ttl", type=int, default=3600,
                     help="every CACHE_TTL_* in seconds, so the run is served from the caches "

@@ -9,21 +9,19 @@ served in process (no upstream server); the chart is the technical analysis' (th
 
     .venv/bin/python bench/png_memory.py                         # 5,000 renders, 1 worker
     .venv/bin/python bench/png_memory.py --renders 500 --concurrency 2
-    .venv/bin/python bench/png_memory.py --cache-threshold 10    # rendered-response cache off
+    .venv/bin/python bench/png_memory.py --response-cache-mb 1   # the renderer alone
 
 The target (issue 5): 5,000 renders grow the worker's RSS by less than 20 MB after a warm-up.
-Note what else holds memory: the rendered-response cache keeps every PNG it rendered (up to
-CACHE_THRESHOLD entries, expired ones until the cache is over its threshold), so with the
-default threshold the RSS also grows by what that cache holds; `--cache-threshold 10` measures
-the renderer alone. It asserts nothing; it prints the figures.
+Note what else holds memory: the rendered-response cache keeps the PNGs it rendered, up to
+RESPONSE_CACHE_MB (64 MB by default) per worker, so with the default the RSS also grows by
+what that cache holds (at most its budget); `--response-cache-mb 1` measures the renderer
+alone. It asserts nothing; it prints the figures.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,39 +33,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import children, free_port, machine_line as machine, rss_kb  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def children(pid: int) -> list[int]:
-    try:
-        return sorted(int(x) for x in
-                      Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
-    except OSError:
-        return []
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} CPUs (nproc), {model}, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, load average {load}")
 
 
 def sizes(n: int, start: int = 0):
@@ -84,8 +61,8 @@ def main(argv=None) -> int:
     ap.add_argument("--every", type=int, default=250, help="sample the RSS every N renders")
     ap.add_argument("--path", default="/api/v1/analysis/technical/BTCUSDT?interval=1d",
                     help="the resource whose chart is drawn (interval=1d: data kept 300 s)")
-    ap.add_argument("--cache-threshold", type=int, default=None,
-                    help="CACHE_THRESHOLD for the service (default: its own, 2000)")
+    ap.add_argument("--response-cache-mb", type=int, default=None,
+                    help="RESPONSE_CACHE_MB for the service (default: its own, 64)")
     args = ap.parse_args(argv)
 
     port = free_port()
@@ -94,10 +71,10 @@ def main(argv=None) -> int:
            "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1",
            "GUNICORN_MAX_REQUESTS": "0", "LOG_LEVEL": "WARNING",
            "GUNICORN_CMD_ARGS": "--no-control-socket"}
-    for name in ("CACHE_TYPE", "CACHE_REDIS_URL", "CACHE_THRESHOLD"):
+    for name in ("CACHE_TYPE", "CACHE_REDIS_URL", "RESPONSE_CACHE_MB"):
         env.pop(name, None)
-    if args.cache_threshold is not None:
-        env["CACHE_THRESHOLD"] = str(args.cache_threshold)
+    if args.response_cache_mb is not None:
+        env["RESPONSE_CACHE_MB"] = str(args.response_cache_mb)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     log = Path(tempfile.mkstemp(prefix="binance-svc-png-", suffix=".log")[1])
     with open(log, "wb") as fh:
@@ -163,7 +140,7 @@ def main(argv=None) -> int:
               f"{total_bytes / done / 1024:.0f} KB per PNG, {len(failures)} failures; "
               f"RSS {base_rss / 1024:.1f} -> {end / 1024:.1f} MB "
               f"({(end - base_rss) / 1024:+.1f} MB), peak {peak / 1024:.1f} MB; "
-              f"CACHE_THRESHOLD={args.cache_threshold or 'default (2000)'}"
+              f"RESPONSE_CACHE_MB={args.response_cache_mb or 'default (64)'}"
               + (" (interrupted)" if interrupted else ""))
         if failures:
             print("first failures:", failures[:3])

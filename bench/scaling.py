@@ -36,7 +36,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,15 +45,14 @@ from urllib.parse import urlsplit
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port, loadavg, machine_line as machine  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("json", "csv", "xml", "html")
 DEFAULT_TARGET = "/api/v1/analysis/correlation?symbols=BTCUSDT,ETHUSDT,BNBUSDT&interval=1w"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
@@ -203,23 +201,8 @@ def burst(service: Service, target: str, n: int) -> dict:
             "fallbacks": len(fallbacks)}
 
 
-def machine() -> str:
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"nproc {os.cpu_count()}, {model}, {platform.system()} {platform.release()}"
 
 
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def main(argv=None) -> int:

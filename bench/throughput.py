@@ -20,9 +20,8 @@ The service's request log (one JSON line per request, LOG_LEVEL=INFO as deployed
 a file; every request of a measured window is counted by its "cache" field, so a row whose
 responses were not all cache hits says so.
 
-GUNICORN_MAX_REQUESTS defaults to 0 here (the repo's default is 2000 +- 200): a recycled
-worker starts with an empty cache, which is not the cached path this measures. Pass
---max-requests 2000 to see the deployed setting.
+GUNICORN_MAX_REQUESTS is 0 here, as in gunicorn.conf.py: a recycled worker starts with an
+empty cache, which is not the cached path this measures (--max-requests 2000 shows the cost).
 
 A benchmark prints figures; it asserts nothing.
 """
@@ -35,7 +34,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +42,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port, loadavg, machine, wait_http  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -64,30 +65,8 @@ NOT_COPIED = {"date", "server", "connection", "keep-alive", "content-length",
 
 
 # -- processes ----------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status < 500:
-                    return
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500:
-                return
-            last = exc
-        except Exception as exc:  # not up yet
-            last = exc
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout} s: {last}")
 
 
 class Server:
@@ -152,19 +131,6 @@ def install_signal_handlers() -> None:
         signal.signal(sig, handler)
 
 
-def machine() -> dict:
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-        mem_kb = next(int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines()
-                      if l.startswith("MemTotal"))
-    except (OSError, StopIteration):
-        mem_kb = 0
-    return {"nproc": os.cpu_count(), "cpu": model, "ram_gib": round(mem_kb / 2**20, 1),
-            "python": sys.version.split()[0]}
 
 
 def busy_seconds() -> float:
@@ -179,11 +145,6 @@ def children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 # -- wrk ----------------------------------------------------------------------------------------

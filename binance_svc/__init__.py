@@ -35,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .upstream.demo import DemoAdapter, DemoMarket
     from .upstream.market import Market
     from .web import api, errors, observe, pages
+    from .web.response_cache import LayeredResponses, LocalResponses, NoCache
 
     config = dict(config or {})
     settings = Settings.load(overrides=config)
@@ -47,10 +48,10 @@ def create_app(config: dict | None = None) -> Flask:
     local = {"CACHE_TYPE": "SimpleCache" if settings.cache_type == "RedisCache"
              else settings.cache_type,
              "CACHE_DEFAULT_TIMEOUT": 300, "CACHE_THRESHOLD": settings.cache_threshold}
-    # Two namespaces: a flood of distinct URLs (rendered responses) must not evict the upstream
-    # copies that stale-if-error depends on.
+    # Two stores: a flood of distinct URLs (rendered responses, bounded in bytes by
+    # RESPONSE_CACHE_MB) must not evict the upstream copies that stale-if-error depends on.
     upstream_cache = _cache(app, local, "up:")
-    response_cache = _cache(app, local, "resp:")
+    response_cache = LocalResponses(settings.response_cache_mb * 2**20)
     coordinator = LocalCoordinator()
     if settings.cache_type == "RedisCache":
         # Shared by every worker and host; each Redis call has a short timeout, and the
@@ -64,10 +65,10 @@ def create_app(config: dict | None = None) -> Flask:
             _cache(app, {**shared, "CACHE_OPTIONS": dict(options)},
                    f"binance_svc:{__version__}:up:"),
             upstream_cache, coordinator)
-        response_cache = FallbackCache(
+        response_cache = LayeredResponses(response_cache, FallbackCache(
             _cache(app, {**shared, "CACHE_OPTIONS": dict(options)},
                    f"binance_svc:{__version__}:resp:"),
-            response_cache, coordinator)
+            NoCache(), coordinator))
 
     demo = None
     adapter = None

@@ -54,6 +54,7 @@ class Settings:
     cache_ttl_klines: dict = field(default_factory=lambda: dict(DEFAULT_KLINES_TTL))
     cache_stale_ttl: int = 3600
     cache_threshold: int = 2000
+    response_cache_mb: int = 64
     redis_timeout: float = 0.25
     upstream_weight_share: float = 0.5
     upstream_weight_limit: int = 6000
@@ -104,6 +105,7 @@ class Settings:
             cache_ttl_klines=klines_ttl,
             cache_stale_ttl=_int("CACHE_STALE_TTL", get("CACHE_STALE_TTL", "3600"), 0, 604800),
             cache_threshold=_int("CACHE_THRESHOLD", get("CACHE_THRESHOLD", "2000"), 10, 10**7),
+            response_cache_mb=_int("RESPONSE_CACHE_MB", get("RESPONSE_CACHE_MB", "64"), 1, 65536),
             redis_timeout=_float("REDIS_TIMEOUT", get("REDIS_TIMEOUT", "0.25"), 0.01, 10),
             upstream_weight_share=_float("UPSTREAM_WEIGHT_SHARE",
                                          get("UPSTREAM_WEIGHT_SHARE", "0.5"), 0.01, 1.0),

@@ -1,6 +1,7 @@
 """Shared fixtures: the recorded Binance data in ../shared, and real servers on loopback."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -30,7 +31,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+# Start-up of gunicorn (importing pandas and matplotlib in each worker) takes 2-4 s on an idle
+# machine and several times that on a loaded CI runner: the wait is generous, and a server that
+# dies is reported at once.
+START_TIMEOUT = 120.0
+
+
+def wait_http(url: str, timeout: float = START_TIMEOUT,
+              proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -98,3 +106,71 @@ def gunicorn_factory(tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+# -- the demo market as an upstream on its own loopback port (reliability, scaling) -------
+class Upstream:
+    """The demo market as a separate loopback HTTP server, with its control endpoints."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "binance_svc.upstream.demo", "--host", "127.0.0.1",
+             "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("http://127.0.0.1:"):
+            self.stop()
+            raise RuntimeError(f"the demo upstream did not start: {line!r}")
+        self.url = line
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def _call(self, method: str, path: str, doc: dict | None = None) -> dict:
+        data = None if doc is None else json.dumps(doc).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def stats(self) -> dict:
+        """{"requests": {path: count}, "total_weight": n, "weight_used_1m": n}."""
+        return self._call("GET", "/__demo/stats")
+
+    def requests(self, path: str | None = None):
+        """{path: count}, or the count of one path."""
+        counts = self.stats()["requests"]
+        return counts if path is None else counts.get(path, 0)
+
+    def inject(self, kind: str, **fault) -> dict:
+        """kind: status|delay|malformed|truncated|empty|reset; status, retry_after, delay,
+        count (-1: until reset), path (prefix), body."""
+        return self._call("POST", "/__demo/faults", {"kind": kind, **fault})
+
+    def reset(self) -> None:
+        """Clear the faults and the counters."""
+        self._call("POST", "/__demo/reset", {})
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    server = Upstream()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean_upstream(request):
+    """Each test starts and ends with no fault and zero counters (when it uses the upstream)."""
+    if "upstream" in request.fixturenames:
+        request.getfixturevalue("upstream").reset()
+    yield
+    if "upstream" in request.fixturenames:
+        request.getfixturevalue("upstream").reset()

@@ -172,6 +172,20 @@ class FallbackCache:
                     return value
         return self.fallback.get(key)
 
+    def add(self, key, value, timeout=None) -> bool:
+        """Store unless the key exists; False when another copy was there first. With Redis
+        unavailable the value goes to the fallback and counts as stored."""
+        if self.coordinator.available():
+            try:
+                added = self.primary.add(key, value, timeout=timeout)
+            except (RedisError, OSError) as exc:
+                self.coordinator.record_failure(exc)
+            else:
+                if not added:
+                    return False
+        self.fallback.set(key, value, timeout=timeout)
+        return True
+
     def set(self, key, value, timeout=None):
         if self.coordinator.available():
             try:

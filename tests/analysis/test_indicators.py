@@ -1,7 +1,6 @@
 """Indicators against TA-Lib, against worked examples, and on degenerate prices."""
 from __future__ import annotations
 
-import time
 from math import sqrt
 from pathlib import Path
 

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -51,73 +47,6 @@ SERVICE_ENV = {
     # other test runs on the same machine) would fight over it.
     "GUNICORN_CMD_ARGS": "--no-control-socket",
 }
-
-
-# -- the upstream ------------------------------------------------------------------------------
-class Upstream:
-    """The demo market as a separate loopback HTTP server, with its control endpoints."""
-
-    def __init__(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "binance_svc.upstream.demo", "--host", "127.0.0.1",
-             "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True)
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("http://127.0.0.1:"):
-            self.stop()
-            raise RuntimeError(f"the demo upstream did not start: {line!r}")
-        self.url = line
-        self.port = int(line.rsplit(":", 1)[1])
-
-    def _call(self, method: str, path: str, doc: dict | None = None) -> dict:
-        data = None if doc is None else json.dumps(doc).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read())
-
-    def stats(self) -> dict:
-        """{"requests": {path: count}, "total_weight": n, "weight_used_1m": n}."""
-        return self._call("GET", "/__demo/stats")
-
-    def requests(self, path: str | None = None):
-        counts = self.stats()["requests"]
-        return counts if path is None else counts.get(path, 0)
-
-    def inject(self, kind: str, **fault) -> dict:
-        """kind: status|delay|malformed|truncated|empty|reset; status, retry_after, delay,
-        count (-1: until reset), path (prefix), body."""
-        return self._call("POST", "/__demo/faults", {"kind": kind, **fault})
-
-    def reset(self) -> None:
-        """Clear the faults and the counters."""
-        self._call("POST", "/__demo/reset", {})
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-
-@pytest.fixture(scope="session")
-def upstream():
-    server = Upstream()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _clean_upstream(request):
-    """Each test starts with no fault and zero counters (when it uses the upstream)."""
-    if "upstream" in request.fixturenames:
-        request.getfixturevalue("upstream").reset()
-    yield
-    if "upstream" in request.fixturenames:
-        request.getfixturevalue("upstream").reset()
 
 
 # -- the service -------------------------------------------------------------------------------

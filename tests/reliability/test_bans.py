@@ -98,7 +98,7 @@ def test_a_ban_stops_every_worker_until_retry_after(service, upstream, status):
 def test_no_call_while_banned_even_for_other_endpoints(service, upstream):
     """A ban learnt on /depth also stops klines and tickers (Binance bans the IP, not a path)."""
     with ThreadPoolExecutor(12) as pool:
-        list(pool.map(lambda _: service.get(f"/api/v1/market/liquidity/BNBUSDT?depth=40"),
+        list(pool.map(lambda _: service.get("/api/v1/market/liquidity/BNBUSDT?depth=40"),
                       range(24)))
     upstream.reset()
     upstream.inject(kind="status", status=429, retry_after=BAN_S, count=-1, path=DEPTH)

@@ -4,7 +4,6 @@ never a 5xx, never an echo that could run in a browser or a spreadsheet; plus sc
 """
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys

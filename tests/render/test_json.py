@@ -1,6 +1,5 @@
 """The JSON envelope (API.md, "The JSON envelope")."""
 import json
-import time
 from datetime import datetime, timezone
 
 import numpy as np
