@@ -35,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .upstream.demo import DemoAdapter, DemoMarket
     from .upstream.market import Market
     from .web import api, errors, observe, pages
+    from .web.hits import CachedHits
     from .web.response_cache import LayeredResponses, LocalResponses, NoCache
 
     config = dict(config or {})
@@ -85,6 +86,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["binance_svc"] = Services(settings, market, client, upstream_cache,
                                              response_cache, demo, __version__, coordinator)
 
+    # Cache hits are answered in front of Flask (web/hits.py), from this worker's own copies;
+    # the request log wraps both.
+    app.wsgi_app = CachedHits(app.wsgi_app, getattr(response_cache, "local", response_cache))
     observe.register(app)
     errors.register(app)
     app.register_blueprint(pages.bp)

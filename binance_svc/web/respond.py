@@ -26,7 +26,7 @@ from . import params as p
 from .resources import Resource
 from .response_cache import Rendered
 
-__all__ = ["Rendered", "serve", "report_expiry"]
+__all__ = ["Rendered", "serve", "report_expiry", "response_headers", "not_modified"]
 
 CHARTS = ("technical", "statistics", "correlation", "liquidity")
 
@@ -100,7 +100,9 @@ def report_expiry(report) -> float:
     return report.expires_at.timestamp() if report.expires_at is not None else time.time()
 
 
-def _respond(environ, rendered: Rendered, negotiated: bool, fmt: str, download: bool) -> Response:
+def response_headers(rendered: Rendered, negotiated: bool, fmt: str,
+                     download: bool) -> list[tuple[str, str]]:
+    """The headers of a 200 or 304 for `rendered`, without Content-Type and Content-Length."""
     max_age = 0 if rendered.stale else max(0, int(rendered.expires_at - time.time()))
     headers = [("Cache-Control", f"public, max-age={max_age}"), ("ETag", rendered.etag),
                ("Link", rendered.link)]
@@ -111,8 +113,17 @@ def _respond(environ, rendered: Rendered, negotiated: bool, fmt: str, download: 
     if fmt != "html" or download:
         disposition = "attachment" if download else "inline"
         headers.append(("Content-Disposition", f'{disposition}; filename="{rendered.filename}"'))
+    return headers
+
+
+def not_modified(environ, rendered: Rendered) -> bool:
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-    if if_none_match and _etag_matches(if_none_match, rendered.etag):
+    return bool(if_none_match) and _etag_matches(if_none_match, rendered.etag)
+
+
+def _respond(environ, rendered: Rendered, negotiated: bool, fmt: str, download: bool) -> Response:
+    headers = response_headers(rendered, negotiated, fmt, download)
+    if not_modified(environ, rendered):
         return Response(status=304, headers=headers)
     headers.append(("Content-Type", rendered.content_type))
     return Response(rendered.body, status=200, headers=headers)
