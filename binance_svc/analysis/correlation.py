@@ -29,8 +29,8 @@ def correlation_report(klines_by_symbol: dict[str, pd.DataFrame], *, params: dic
     periods = PERIODS_PER_YEAR[interval]
     symbols = list(klines_by_symbol)
     warnings: list[str] = []
-    closes = _aligned_closes(klines_by_symbol, limit, warnings)
-    rets = np.log(closes).diff().iloc[1:].to_numpy()          # (observations, symbols)
+    closes = _aligned_closes(klines_by_symbol, limit, warnings)  # (rows, symbols)
+    rets = np.diff(np.log(closes), axis=0)                      # (observations, symbols)
     obs, k = rets.shape
     if benchmark not in symbols and symbols:
         warnings.append(f"Benchmark {benchmark} is not among the symbols; using {symbols[0]}.")
@@ -62,8 +62,7 @@ def correlation_report(klines_by_symbol: dict[str, pd.DataFrame], *, params: dic
 
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe = np.where(vol > 0, ret / vol, np.nan)
-    drawdown = ((closes / closes.cummax() - 1).min().to_numpy() if len(closes)
-                else np.full(k, np.nan))
+    drawdown = _max_drawdown(closes) if len(closes) else np.full(k, np.nan)
     matrix = pd.DataFrame(corr, columns=symbols)
     matrix.insert(0, "symbol", pd.Series(symbols, dtype="str"))
     assets = pd.DataFrame({"symbol": pd.Series(symbols, dtype="str"),
@@ -84,34 +83,72 @@ def correlation_report(klines_by_symbol: dict[str, pd.DataFrame], *, params: dic
                   title=f"Correlation: {', '.join(symbols)} ({interval}, {obs} returns)")
 
 
-def _aligned_closes(frames: dict[str, pd.DataFrame], limit: int, warnings: list) -> pd.DataFrame:
-    """The last limit+1 closes common to every symbol, one column per symbol."""
+def _aligned_closes(frames: dict[str, pd.DataFrame], limit: int, warnings: list) -> np.ndarray:
+    """The last limit+1 closes common to every symbol, shape (rows, symbols).
+
+    Done on each symbol's open times as int64 nanoseconds with numpy set operations: the
+    pandas way (set_index per symbol, concat(join="inner"), Index.union, isin) was most of
+    the analysis time. Usually every symbol has the very same candle times, which one
+    array_equal per symbol tells; only otherwise are intersect1d, union1d and isin paid for.
+    Open times are unique in klines frames; a frame not in time order is sorted first.
+    """
     need = limit + 1
-    series = {s: f.set_index("open_time")["close"] for s, f in frames.items()}
-    if not series:
+    if not frames:
         warnings.append("No symbols given.")
-        return pd.DataFrame(dtype="float64")
-    closes = pd.concat(series, axis=1, join="inner").sort_index().tail(need)
-    # The candle times some symbol has inside the window used (or the last `need` of them
-    # when the join came up short); a symbol lacking one of them made the join skip it.
-    union = series[next(iter(series))].index
-    for ser in list(series.values())[1:]:
-        union = union.union(ser.index)   # vectorised: a Python set of Timestamps is ~20x slower
-    if len(closes) == need:
-        window = union[(union >= closes.index[0]) & (union <= closes.index[-1])]
-    else:
-        window = union[-need:]
-    gappy = [s for s, ser in series.items() if not window.isin(ser.index).all()]
-    if len(closes) < need:
-        named = [f"{s} ({len(ser)} candles)" for s, ser in series.items()
-                 if len(ser) < need or s in gappy]
+        return np.empty((0, 0))
+    times, closes = {}, {}
+    for s, f in frames.items():
+        t = f["open_time"].to_numpy(dtype="datetime64[ns]").view("int64")
+        c = f["close"].to_numpy(dtype="float64")
+        if not (t[1:] > t[:-1]).all():
+            order = np.argsort(t, kind="stable")
+            t, c = t[order], c[order]
+        times[s], closes[s] = t, c
+    first = next(iter(times.values()))
+    same = all(np.array_equal(t, first) for t in times.values())
+    common = first
+    if not same:
+        for t in times.values():
+            common = np.intersect1d(common, t, assume_unique=True)
+    common = common[max(len(common) - need, 0):]                  # DataFrame.tail(need)
+    # One row per symbol, transposed: column-major like the block of the pandas frame this
+    # replaces, so sums and BLAS products run in the same order, to the same last bit.
+    out = np.array([c[len(c) - len(common):] if same
+                    else c[np.searchsorted(times[s], common)]
+                    for s, c in closes.items()]).T
+    gappy = [] if same else _gappy(times, common, need)
+    if len(common) < need:
+        named = [f"{s} ({len(t)} candles)" for s, t in times.items()
+                 if len(t) < need or s in gappy]
         who = f"; shorter or gappy history: {', '.join(named)}" if named else ""
-        warnings.append(f"Only {max(len(closes) - 1, 0)} returns aligned on open time across "
+        warnings.append(f"Only {max(len(common) - 1, 0)} returns aligned on open time across "
                         f"all symbols, {limit} asked{who}.")
     elif gappy:
         warnings.append(f"Candles missing in {', '.join(gappy)}: those times are skipped for "
                         "every symbol, so some returns span more than one interval.")
-    return closes
+    return out
+
+
+def _gappy(times: dict[str, np.ndarray], common: np.ndarray, need: int) -> list[str]:
+    """The symbols lacking a candle time some other symbol has inside the window used (or
+    among the last `need` times when the join came up short): the join skipped those times."""
+    union = next(iter(times.values()))
+    for t in times.values():
+        union = np.union1d(union, t)
+    if len(common) == need:
+        window = union[(union >= common[0]) & (union <= common[-1])]
+    else:
+        window = union[-need:]
+    return [s for s, t in times.items() if not np.isin(window, t, assume_unique=True).all()]
+
+
+def _max_drawdown(closes: np.ndarray) -> np.ndarray:
+    """Per column, the deepest fall from a running peak (<= 0); NaN closes are skipped.
+
+    fmax/fmin ignore NaN as pandas' cummax().min() does, to the same numbers.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.fmin.reduce(closes / np.fmax.accumulate(closes, axis=0) - 1, axis=0)
 
 
 def _pairs(corr: np.ndarray, symbols: list[str]) -> dict:

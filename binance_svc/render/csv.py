@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidParameter
-from .values import column_texts, plain_table, report_filename
+from .values import column_texts, plain_table, report_filename, row_pieces
 
 if TYPE_CHECKING:
     from ..analysis.report import Report
@@ -32,7 +32,13 @@ def render_csv(report: Report, ctx: RenderContext) -> bytes:
             param="table", allowed=list(report.tables))
     df = plain_table(report.tables[name])
     columns = [column_texts(df.iloc[:, i], null="", text=_field) for i in range(df.shape[1])]
-    return _write([_cells(list(df.columns))], zip(*columns), ctx.bom)
+    if not columns:
+        return _write([_cells(list(df.columns))], [], ctx.bom)
+    if len(columns) == 1:   # a row of one empty field is written as "" (see `_write`)
+        columns = [[c or '""' for c in columns[0]]]
+    header = ",".join(_cells(list(df.columns))) + "\n"
+    rows = row_pieces([""] + [","] * (len(columns) - 1), "\n", columns)
+    return "".join([BOM if ctx.bom else "", header, *rows]).encode("utf-8")
 
 
 def render_csv_error(err: ApiError, ctx: RenderContext) -> bytes:

@@ -134,10 +134,40 @@ def column_texts(series: pd.Series, *, null: str, text: Callable[[object], str],
             arr = arr.astype("float64")
         cells = orjson.dumps(arr, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1].split(",")
         return cells if null == "null" else [null if c == "null" else c for c in cells]
+    if not is_time_dtype(dtype):
+        raw = series.astype(object).tolist()
+        if raw and set(map(type, raw)) == {str}:
+            # Plain strings (a `side` or `symbol` column) repeat a few values many times: each
+            # distinct one is written once. Exact `str` only, so py_value would return the
+            # value itself; subclasses and missing values take the general path below.
+            memo = {v: text(v) for v in set(raw)}
+            return list(map(memo.__getitem__, raw))
     values = column_values(series)
     if is_time_dtype(dtype):
         return [null if v is None else f"{time_quote}{v}{time_quote}" for v in values]
     return [null if v is None else text(v) for v in values]
+
+
+def row_pieces(starts: list[str], end: str, columns: list[list[str]], sep: str = "") -> list[str]:
+    """Cell texts laid out as rows, as one list of pieces for a single `"".join`.
+
+    Row i is ``starts[0] + columns[0][i] + starts[1] + columns[1][i] + ... + end`` and rows are
+    separated by `sep`: ``"".join(row_pieces(...)) == sep.join(rows)``. Built with list slice
+    assignments (C loops), ~5x faster than one `%` template fill per row on a 10,000-row table.
+    Needs at least one column, all of the same length.
+    """
+    k, n = len(columns), len(columns[0])
+    if not n:
+        return []
+    out = [end + sep + starts[0]] * (2 * k * n)
+    out[0] = starts[0]
+    step = 2 * k
+    for j in range(1, k):
+        out[2 * j::step] = [starts[j]] * n
+    for j, cells in enumerate(columns):
+        out[2 * j + 1::step] = cells
+    out.append(end)
+    return out
 
 
 def table_columns(df: pd.DataFrame) -> tuple[list[str], list[list]]:

@@ -12,7 +12,10 @@ symbols_frame:  symbol, base_asset, quote_asset, status
 """
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
+import orjson
 import pandas as pd
 
 from ..errors import UpstreamUnavailable
@@ -48,33 +51,88 @@ def ms_to_utc(values) -> pd.Series:
 def klines_frame(raw) -> pd.DataFrame:
     """`/api/v3/klines` rows -> frame, oldest first.
 
-    Converted column by column with numpy: pandas' per-column astype costs ~20x more here.
+    The rows are transposed with zip() and each column converted straight from its tuple:
+    np.array(values, dtype=...) casts exactly as an object array's astype() does (same
+    numbers, same errors) without building a (rows, 11) object array first, and pandas'
+    per-column astype would cost ~20x more. The price strings go through _kline_floats; the
+    frame is built from ready arrays, and sorting is only paid for when the rows are not
+    already strictly increasing in open time.
     """
     if not isinstance(raw, list):
         raise _malformed("klines")
     if not raw:
         return empty_klines()
     try:
-        arr = np.array([row[:11] for row in raw], dtype=object)
-        if arr.ndim != 2 or arr.shape[1] != 11:
-            raise ValueError("ragged klines rows")
-        floats = arr[:, [1, 2, 3, 4, 5, 7, 9, 10]].astype("float64")
+        # zip() stops at the shortest row: 11 columns means every row has (at least) 11,
+        # and later fields (Binance's "ignore", any future one) are not looked at.
+        if not set(map(type, raw)) <= {list, tuple}:
+            raise TypeError("klines rows must be arrays")
+        cols = list(zip(*raw))
+        if len(cols) < 11:
+            raise ValueError("short klines rows")
+        floats = _kline_floats([cols[i] for i in (1, 2, 3, 4, 5, 7, 9, 10)], len(raw))
+        open_ms, close_ms, trades = (np.array(cols[i], dtype="int64") for i in (0, 6, 8))
+        if floats.shape != (8, len(raw)) or open_ms.ndim != 1 or close_ms.ndim != 1:
+            raise ValueError("nested klines fields")
+        open_time = _ms_to_utc_array(open_ms)
         out = pd.DataFrame({
-            "open_time": ms_to_utc(arr[:, 0].astype("int64")),
-            **{c: floats[:, i] for i, c in enumerate(["open", "high", "low", "close", "volume"])},
-            "close_time": ms_to_utc(arr[:, 6].astype("int64")),
-            "quote_volume": floats[:, 5],
-            "trades": arr[:, 8].astype("int64"),
-            "taker_buy_base": floats[:, 6],
-            "taker_buy_quote": floats[:, 7],
+            "open_time": open_time,
+            **{c: floats[i] for i, c in enumerate(["open", "high", "low", "close", "volume"])},
+            "close_time": _ms_to_utc_array(close_ms),
+            "quote_volume": floats[5],
+            "trades": trades,
+            "taker_buy_base": floats[6],
+            "taker_buy_quote": floats[7],
         })
     except (KeyError, ValueError, TypeError, IndexError, OverflowError) as exc:
         raise _malformed("klines") from exc
     if not np.isfinite(floats).all():
         raise _malformed("klines")
-    if not out["open_time"].is_monotonic_increasing or not out["open_time"].is_unique:
-        out = out.sort_values("open_time").drop_duplicates("open_time")
-    return out.reset_index(drop=True)
+    ns = open_time.asi8
+    if not (ns[1:] > ns[:-1]).all():          # strictly increasing = sorted and unique
+        out = out.sort_values("open_time").drop_duplicates("open_time").reset_index(drop=True)
+    return out
+
+
+def _decimal_strings(groups, count: int) -> list[float] | None:
+    """`count` decimal strings, in groups (rows or columns), as floats, or None.
+
+    float() on each string is most of the cost of parsing klines (8,000 per 1,000 candles) and
+    books (10,000 per 5,000 levels); one orjson.loads of them all joined into a JSON array is
+    3-10x faster and gives the same doubles (both correctly rounded; checked on 2M random
+    decimals, subnormals and halfway cases included). Taken only when that is certain: every
+    value a string, none with a comma (so each is one array element), each parsed as a JSON
+    *float* (an integer literal such as "-0" would lose its sign). Anything else -- numbers,
+    "NaN", "1_000", "1e999", "01.5" -- returns None, and the caller's float() path decides
+    validity as before.
+    """
+    try:
+        text = ",".join(chain.from_iterable(groups))
+    except TypeError:
+        return None
+    if text.count(",") != count - 1:
+        return None
+    try:
+        values = orjson.loads("[" + text + "]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(values) != count or set(map(type, values)) != {float}:
+        return None
+    return values
+
+
+def _kline_floats(columns: list[tuple], n: int) -> np.ndarray:
+    """Columns of n decimal strings as a (len(columns), n) float64 array."""
+    values = _decimal_strings(columns, len(columns) * n)
+    if values is not None:
+        return np.array(values, dtype="float64").reshape(len(columns), n)
+    return np.array(columns, dtype="float64")
+
+
+def _ms_to_utc_array(ms: np.ndarray) -> pd.DatetimeIndex:
+    """ms_to_utc's values, without the Series and .dt accessor (~3x cheaper per column)."""
+    ns = ms.astype("datetime64[ms]").astype("datetime64[ns]")
+    return pd.DatetimeIndex(ns).tz_localize("UTC")
 
 
 def empty_klines() -> pd.DataFrame:
@@ -119,8 +177,10 @@ def depth_frames(raw) -> tuple[pd.DataFrame, pd.DataFrame]:
             levels = raw[key]
             if not isinstance(levels, list):
                 raise TypeError(key)
-            arr = np.array([lv[:2] for lv in levels], dtype=object).reshape(-1, 2)
-            arr = arr.astype("float64")
+            arr = _levels_fast(levels)
+            if arr is None:
+                arr = np.array([lv[:2] for lv in levels], dtype=object).reshape(-1, 2)
+                arr = arr.astype("float64")
             order = np.argsort(-arr[:, 0] if descending else arr[:, 0], kind="stable")
             sides.append(pd.DataFrame({"price": arr[order, 0], "quantity": arr[order, 1]}))
     except (KeyError, ValueError, TypeError) as exc:
@@ -128,6 +188,16 @@ def depth_frames(raw) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not all(np.isfinite(s.to_numpy()).all() for s in sides):
         raise _malformed("depth")
     return sides[0], sides[1]
+
+
+def _levels_fast(levels: list) -> np.ndarray | None:
+    """Depth levels ``[["97000.10", "0.5"], ...]`` as an (n, 2) float array, or None (then
+    the float() way decides)."""
+    n = len(levels)
+    if not n or set(map(type, levels)) != {list} or set(map(len, levels)) != {2}:
+        return None
+    values = _decimal_strings(levels, 2 * n)
+    return None if values is None else np.array(values, dtype="float64").reshape(n, 2)
 
 
 def symbols_frame(raw) -> pd.DataFrame:

@@ -145,6 +145,19 @@ def test_gap_inside_a_long_enough_history_is_warned(june):
     assert report.warnings == []
 
 
+def test_a_frame_out_of_time_order_gives_the_same_report(june):
+    # Closes are aligned on numpy arrays of open times: a frame not sorted by open time is
+    # sorted first, as the pandas join it replaced did, with and without a gap.
+    for eth in (june["ETHUSDT"], june["ETHUSDT"].drop(index=600)):
+        frames = {"BTCUSDT": june["BTCUSDT"], "ETHUSDT": eth.reset_index(drop=True)}
+        shuffled = {**frames, "ETHUSDT": eth.sample(frac=1, random_state=0)}
+        a, b = (correlation_report(f, params={}, interval="1h", limit=200, benchmark="BTCUSDT")
+                for f in (frames, shuffled))
+        for name in a.tables:
+            pd.testing.assert_frame_equal(a.tables[name], b.tables[name], check_exact=True)
+        assert a.summary == b.summary and a.warnings == b.warnings
+
+
 def test_younger_symbol_is_named(june):
     young = {"BTCUSDT": june["BTCUSDT"], "ETHUSDT": june["ETHUSDT"],
              "DOGEUSDT": june["DOGEUSDT"].iloc[-51:].reset_index(drop=True)}
