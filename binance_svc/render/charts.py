@@ -7,10 +7,16 @@ rcParams (which are process-global). Sizes scale with the figure, so a chart des
 
 Speed: the layout is computed here, in pixels, from measured text (no layout engine: the
 constrained one draws the whole figure an extra time), and many-bar series (candles, volume,
-MACD histogram) are one compound Path per colour, not one artist or path per bar.
+MACD histogram) are one compound Path per colour, not one artist or path per bar. Likewise
+many short labels (heatmap cells, row symbols, bar values, table cells) are one collection of
+cached glyph outlines (_add_labels) rather than a Text each: since matplotlib 3.11 the Agg
+renderer lays out and rasterises every Text glyph by glyph, in Python, on every render
+(about 1 ms a label), and the outlines are FreeType's hinted ones at the same positions, so
+the pixels are the same to the eye. Row labels placed this way also spare the Tick objects.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,13 +26,15 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
+from matplotlib.backends.backend_agg import get_hinting_flag
+from matplotlib.collections import PathCollection
 from matplotlib.colors import Normalize, to_rgba
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
+from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Polygon
 from matplotlib.path import Path
-from matplotlib.transforms import offset_copy
+from matplotlib.transforms import IdentityTransform, offset_copy
 from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator, NullLocator
 
 UTC = timezone.utc
@@ -48,7 +56,8 @@ TAG = "#e65100"       # DEMO DATA / STALE
 NAN_CELL = "#d0d0d0"
 
 _DESIGN_W, _DESIGN_H = 1200, 800   # the size the point sizes below are chosen for
-_PX_PER_PT = 100 / 72             # png.py renders at 100 dpi
+_DPI = 100                        # png.py renders at 100 dpi
+_PX_PER_PT = _DPI / 72
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,7 +105,14 @@ class _Style:
 
 
 class _Measure:
-    """Text extents in pixels, from the canvas' own renderer (so they match the drawing)."""
+    """Text extents in pixels, from the canvas' own renderer (so they match the drawing).
+
+    Widths are kept across figures (they depend on the text, size, weight and dpi only):
+    symbols, tick labels and titles come back render after render, and one measurement
+    costs as much as a FreeType layout of the string."""
+
+    _widths: dict = {}     # (text, size, bold, dpi) -> pixels; emptied when full
+    _MAX_WIDTHS = 8192
 
     def __init__(self, fig: Figure):
         self._renderer = fig.canvas.get_renderer()
@@ -105,12 +121,18 @@ class _Measure:
     def width(self, text: str, size: float, bold: bool = False) -> float:
         if not text:
             return 0.0
-        key = (size, bold)
-        prop = self._props.get(key)
+        key = (text, size, bold, self._renderer.dpi)
+        w = self._widths.get(key)
+        if w is not None:
+            return w
+        prop = self._props.get((size, bold))
         if prop is None:
-            prop = self._props[key] = FontProperties(size=size,
-                                                     weight="bold" if bold else "normal")
+            prop = self._props[(size, bold)] = FontProperties(
+                size=size, weight="bold" if bold else "normal")
         w, _, _ = self._renderer.get_text_width_height_descent(text, prop, ismath=False)
+        if len(self._widths) >= self._MAX_WIDTHS:
+            self._widths.clear()
+        self._widths[key] = w
         return w
 
     @staticmethod
@@ -164,6 +186,79 @@ def _ytick_space(measure: _Measure, st: _Style, labels: list[str]) -> float:
 def _xtick_space(st: _Style) -> float:
     """Pixels below an axes' bottom spine taken by one row of x tick labels."""
     return _Measure.line(st.tick) + (st.tick_len + st.tick_pad) * _PX_PER_PT
+
+
+@functools.lru_cache(maxsize=1024)    # a few kB each
+def _label_path(text: str, size_pt: float, bold: bool = False, ha: str = "center",
+                va: str = "center", angle: float = 0.0) -> Path | None:
+    """The glyphs of a one-line `text`, in pixels from its anchor point, exactly where the
+    Agg renderer puts those of a Text with this alignment (and rotation_mode="anchor"):
+    the same hinted outlines (FreeType, at this size and 100 dpi), pen positions and font
+    metrics, so the pixels hardly differ (Agg rasterises the outline instead of FreeType).
+    None when the text is not one glyph per character of the first font: use a Text then.
+    Cached: nothing in it depends on the figure (the FT2Font is matplotlib's, per thread)."""
+    prop = FontProperties(size=size_pt, weight="bold" if bold else "normal")
+    font = get_font(findfont(prop))
+    font.set_size(size_pt, _DPI)
+    flags = get_hinting_flag()
+    if not all(font.get_char_index(ord(c)) for c in text):
+        return None
+    pen = font.set_text(text, 0.0, flags=flags) / 64
+    if len(pen) != len(text):
+        return None
+    width, height = (v / 64 for v in font.get_width_height())
+    descent = font.get_descent() / 64
+    # as Text._get_layout: a line is at least as tall as the font's typographic extent
+    os2 = font.get_sfnt_table("OS/2")
+    scale = size_pt * _PX_PER_PT / font.get_sfnt_table("head")["unitsPerEm"]
+    ascent = max(height - descent, os2["sTypoAscender"] * scale)
+    descent = max(descent, -os2["sTypoDescender"] * scale)
+    baseline = {"center": (descent - ascent) / 2, "center_baseline": -ascent / 2,
+                "baseline": 0.0, "top": -ascent, "bottom": descent}[va]
+    origin = np.array([{"left": 0.0, "center": -width / 2, "right": -width}[ha], baseline])
+    verts, codes = [], []
+    for char, xy in zip(text, pen):
+        font.load_char(ord(char), flags=flags)
+        v, c = font.get_path()
+        if len(v):
+            verts.append(v + xy + origin)
+            codes.append(c)
+    if not verts:
+        return Path(np.empty((0, 2)), readonly=True)
+    verts = np.concatenate(verts)
+    if angle:    # FreeType hints upright, then turns the outline: so do we
+        cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+        verts = verts @ np.array([[cos, sin], [-sin, cos]])
+    return Path(verts, np.concatenate(codes), readonly=True)
+
+
+def _add_labels(ax, xs, ys, texts, size_pt: float, colors, *, transform=None,
+                ha: str = "center", va: str = "center", angle: float = 0.0,
+                bold: bool = False) -> None:
+    """Many short labels as ONE artist of glyph outlines that looks like the Texts it
+    replaces (a Text costs a text layout and a FreeType rendering per glyph, every render:
+    the annotated 10 x 10 heatmap spent most of its time there). (x, y) are in `transform`
+    coordinates, data by default; `colors` is one colour or one per label. Like ax.text,
+    the labels are not clipped to the axes."""
+    transform = ax.transData if transform is None else transform
+    colors = [colors] * len(texts) if isinstance(colors, str) else list(colors)
+    paths, offsets, facecolors = [], [], []
+    for x, y, text, color in zip(xs, ys, texts, colors):
+        path = _label_path(text, size_pt, bold, ha, va, angle)
+        if path is None:    # not a plain run of glyphs: a Text then
+            ax.text(x, y, text, transform=transform, ha=ha, va=va, rotation=angle,
+                    rotation_mode="anchor", fontsize=size_pt, color=color,
+                    fontweight="bold" if bold else "normal", parse_math=False)
+            continue
+        paths.append(path)
+        offsets.append((x, y))
+        facecolors.append(color)
+    if paths:
+        labels = PathCollection(paths, offsets=offsets, offset_transform=transform,
+                                transform=IdentityTransform(), facecolors=facecolors,
+                                edgecolors="none", linewidths=0, snap=False, zorder=3)
+        ax.add_collection(labels, autolim=False)
+        labels.set_clip_on(False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -669,14 +764,18 @@ def draw_correlation(fig: Figure, report) -> None:
     # symbols in a smaller font when the cells are too small for the usual one (the layout
     # above measured them at the usual size, so they only get more room)
     label_pt = min(st.tick, cell * 0.85 / 1.2 / _PX_PER_PT)
-    ax.set_xticks(np.arange(n_cols), cols)
-    ax.set_yticks(np.arange(n_rows), rows)
-    ax.tick_params(length=0, labelsize=label_pt, colors=INK, pad=st.tick_pad)
-    if rotate:
-        ax.tick_params(axis="x", labelrotation=45)
-        for label in ax.get_xticklabels():
-            label.set_ha("right")
-            label.set_rotation_mode("anchor")
+    # symbols placed as tick labels would be, but without Tick objects (two lines, a grid
+    # line and two Texts each, dearer to build than the label is to draw)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    _add_labels(ax, np.zeros(n_rows), np.arange(n_rows), rows, label_pt, INK,
+                transform=offset_copy(ax.get_yaxis_transform(), fig=fig, x=-st.tick_pad,
+                                      units="points"),
+                ha="right", va="center_baseline")
+    _add_labels(ax, np.arange(n_cols), np.zeros(n_cols), cols, label_pt, INK,
+                transform=offset_copy(ax.get_xaxis_transform(), fig=fig, y=-st.tick_pad,
+                                      units="points"),
+                ha="right" if rotate else "center", va="top", angle=45 if rotate else 0)
     for spine in ax.spines.values():
         spine.set_visible(False)
 
@@ -685,12 +784,12 @@ def draw_correlation(fig: Figure, report) -> None:
     if font_pt >= 4.5:
         rgba = cmap(norm(np.nan_to_num(values)))
         luminance = rgba[..., 0] * 0.299 + rgba[..., 1] * 0.587 + rgba[..., 2] * 0.114
-        for i in range(n_rows):
-            for j in range(n_cols):
-                v = values[i, j]
-                text = "n/a" if not np.isfinite(v) else _minus(f"{v:.2f}")
-                color = INK if not np.isfinite(v) or luminance[i, j] > 0.5 else "white"
-                ax.text(j, i, text, ha="center", va="center", fontsize=font_pt, color=color)
+        texts, colors = [], []
+        for v, lum in zip(values.ravel(), luminance.ravel()):
+            texts.append("n/a" if not np.isfinite(v) else _minus(f"{v:.2f}"))
+            colors.append(INK if not np.isfinite(v) or lum > 0.5 else "white")
+        cols_idx, rows_idx = np.meshgrid(np.arange(n_cols), np.arange(n_rows))
+        _add_labels(ax, cols_idx.ravel(), rows_idx.ravel(), texts, font_pt, colors)
 
     cax = fig.add_axes(frame.rect(heat_left + heat_w + cbar_gap, heat_bottom, cbar_w, heat_h))
     bar = fig.colorbar(image, cax=cax, ticks=[-1, -0.5, 0, 0.5, 1])
@@ -713,19 +812,21 @@ def draw_correlation(fig: Figure, report) -> None:
         y = np.arange(len(a))
         ax_b.barh(y, np.nan_to_num(vol), color=MUTED, alpha=0.75,
                   height=min(0.6 if aligned else 0.7, st.px(26) / cell))
-        ax_b.set_yticks(y, [str(s) for s in a["symbol"]])
+        ax_b.set_yticks([])
+        _add_labels(ax_b, np.zeros(len(a)), y, [str(s) for s in a["symbol"]], label_pt, INK,
+                    transform=offset_copy(ax_b.get_yaxis_transform(), fig=fig,
+                                          x=-st.tick_pad, units="points"),
+                    ha="right", va="center_baseline")
         ax_b.set_ylim(len(a) - 0.5, -0.5)
-        ax_b.tick_params(axis="y", length=0, labelsize=label_pt)
         ax_b.spines["left"].set_visible(False)
         hi = _finite_range(vol, default=(0.0, 1.0))[1]
         ax_b.set_xlim(0, hi * 1.35 or 1.0)
         ax_b.xaxis.set_major_locator(MaxNLocator(nbins=3))
         ax_b.xaxis.set_major_formatter(FuncFormatter(lambda v, pos: f"{v:.0f}%"))
         value_pt = min(st.small, label_pt)
-        for yi, v in zip(y, vol):
-            ax_b.text(v if np.isfinite(v) else 0, yi,
-                      f" {v:.0f}%" if np.isfinite(v) else " n/a",
-                      va="center", ha="left", fontsize=value_pt, color=INK)
+        _add_labels(ax_b, np.nan_to_num(vol), y,
+                    [f" {v:.0f}%" if np.isfinite(v) else " n/a" for v in vol], value_pt, INK,
+                    ha="left", va="center")
         ax_b.set_title("Annualized volatility", fontsize=st.label, color=INK, loc="left",
                        pad=st.pt(5))
 
@@ -835,9 +936,9 @@ def draw_liquidity(fig: Figure, report) -> None:
         span_px = (edge_px - text_w, edge_px) if inside else (edge_px, edge_px + text_w)
         if all(span_px[1] <= a or span_px[0] >= b for a, b in labelled_px):
             labelled_px.append(span_px)
-            ax.text(b_hi, 0.99, text, transform=ax.get_xaxis_transform(),
-                    ha="right" if inside else "left", va="top", fontsize=st.small,
-                    color=MUTED)
+            _add_labels(ax, [b_hi], [0.99], [text], st.small, MUTED,
+                        transform=ax.get_xaxis_transform(), ha="right" if inside else "left",
+                        va="top")
 
     ax.axvline(mid, color=INK, linewidth=st.thin * 1.4, linestyle="--", label="Mid")
     ax.text(mid, 0.93, f"mid {_price_text(mid)}", transform=ax.get_xaxis_transform(),
@@ -873,17 +974,18 @@ def draw_liquidity(fig: Figure, report) -> None:
         ax_i.set_xlim(-0.6, len(bands) - 0.4)
         ax_i.set_xlabel("\u00b1 bps from mid", fontsize=st.label, color=INK,
                         labelpad=st.pt(2))
-        for xv, v in zip(xi, imb):
-            text = "n/a" if not np.isfinite(v) else _minus(f"{v:+.2f}")
-            above = not np.isfinite(v) or v >= 0
-            ax_i.annotate(text, xy=(xv, v if np.isfinite(v) else 0),
-                          xytext=(0, st.pt(2) if above else -st.pt(2)),
-                          textcoords="offset points", ha="center",
-                          va="bottom" if above else "top", fontsize=st.small, color=INK)
-        ax_i.text(0.03, 0.985, "bid-heavy", transform=ax_i.transAxes, ha="left", va="top",
-                  fontsize=st.small, color=UP, fontweight="bold")
-        ax_i.text(0.03, 0.015, "ask-heavy", transform=ax_i.transAxes, ha="left",
-                  va="bottom", fontsize=st.small, color=DOWN, fontweight="bold")
+        texts = ["n/a" if not np.isfinite(v) else _minus(f"{v:+.2f}") for v in imb]
+        above = ~(np.nan_to_num(imb) < 0)
+        for side, sign, va in ((above, 1, "bottom"), (~above, -1, "top")):
+            _add_labels(ax_i, xi[side], np.nan_to_num(imb)[side],
+                        [t for t, s in zip(texts, side) if s], st.small, INK,
+                        transform=offset_copy(ax_i.transData, fig=fig, y=sign * st.pt(2),
+                                              units="points"),
+                        va=va)
+        for y_ax, text, color, va in ((0.985, "bid-heavy", UP, "top"),
+                                      (0.015, "ask-heavy", DOWN, "bottom")):
+            _add_labels(ax_i, [0.03], [y_ax], [text], st.small, color,
+                        transform=ax_i.transAxes, ha="left", va=va, bold=True)
         ax_i.set_title("Depth imbalance", fontsize=st.label, color=INK, loc="left",
                        pad=st.pt(5))
 
@@ -958,14 +1060,18 @@ def draw_statistics(fig: Figure, report) -> None:
                                  y=st.px(2), units="dots")
         ax.text(1.0, 1.0, head, transform=head_trans, ha="right", va="bottom",
                 fontsize=st.small, color=MUTED, fontweight="bold", clip_on=False)
-        for yi, cell in zip(y, cells):
-            ax.text(1.0, yi, cell, transform=trans, ha="right", va="center",
-                    fontsize=st.tick, color=INK, clip_on=False)
+        _add_labels(ax, np.ones(len(cells)), y, cells, st.tick, INK, transform=trans,
+                    ha="right", va="center")
     _style_axes(ax, st, grid_axis="x")
     row_px = (st.height_px - top - bottom) / max(len(t), 1)
     ax.barh(y, np.nan_to_num(pct), color=colors, height=min(0.66, st.px(34) / row_px))
-    ax.set_yticks(y, symbols)
-    ax.tick_params(axis="y", length=0, labelsize=min(st.tick, row_px * 0.85 / 1.2 / _PX_PER_PT))
+    # symbols where y tick labels would be, without Tick objects (see draw_correlation)
+    ax.set_yticks([])
+    _add_labels(ax, np.zeros(len(t)), y, symbols,
+                min(st.tick, row_px * 0.85 / 1.2 / _PX_PER_PT), INK,
+                transform=offset_copy(ax.get_yaxis_transform(), fig=fig, x=-st.tick_pad,
+                                      units="points"),
+                ha="right", va="center_baseline")
     ax.spines["left"].set_visible(False)
     ax.axvline(0, color=INK, linewidth=st.thin)
     for guide in (-2, 2):
@@ -989,16 +1095,18 @@ def draw_statistics(fig: Figure, report) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(nbins=max(4, min(8, int(st.width_px / 150))),
                                            steps=[1, 2, 5, 10]))
     ax.set_xlabel("24 h price change", fontsize=st.label, color=INK, labelpad=st.pt(2))
-    ax.text(2, 1.0, " +2%", transform=ax.get_xaxis_transform(), ha="left", va="bottom",
-            fontsize=st.small, color=MUTED)
-    ax.text(-2, 1.0, "\u22122% ", transform=ax.get_xaxis_transform(), ha="right",
-            va="bottom", fontsize=st.small, color=MUTED)
+    for guide, text, ha in ((2, " +2%", "left"), (-2, "\u22122% ", "right")):
+        _add_labels(ax, [guide], [1.0], [text], st.small, MUTED,
+                    transform=ax.get_xaxis_transform(), ha=ha, va="bottom")
 
-    for yi, v, text in zip(y, pct, labels):
-        v = 0.0 if not np.isfinite(v) else v
-        ax.annotate(text, xy=(v, yi), xytext=(st.pt(3) if v >= 0 else -st.pt(3), 0),
-                    textcoords="offset points", va="center", ha="left" if v >= 0 else "right",
-                    fontsize=label_pt, color=INK)
+    # each change past the end of its bar: right of it when up, left of it when down
+    ends = np.nan_to_num(pct)
+    for up, sign, ha in ((True, 1, "left"), (False, -1, "right")):
+        side = (ends >= 0) == up
+        _add_labels(ax, ends[side], y[side], [lab for lab, s in zip(labels, side) if s],
+                    label_pt, INK, transform=offset_copy(ax.transData, fig=fig,
+                                                         x=sign * st.pt(3), units="points"),
+                    ha=ha, va="center")
 
     if not st.small_chart:
         handles = [Patch(color=UP, label="bullish (\u2265 +2%)"),
