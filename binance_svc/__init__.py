@@ -52,7 +52,8 @@ def create_app(config: dict | None = None) -> Flask:
     # Two stores: a flood of distinct URLs (rendered responses, bounded in bytes by
     # RESPONSE_CACHE_MB) must not evict the upstream copies that stale-if-error depends on.
     upstream_cache = _cache(app, local, "up:")
-    response_cache = LocalResponses(settings.response_cache_mb * 2**20)
+    response_cache = (NoCache() if settings.cache_type == "NullCache"
+                      else LocalResponses(settings.response_cache_mb * 2**20))
     coordinator = LocalCoordinator()
     if settings.cache_type == "RedisCache":
         # Shared by every worker and host; each Redis call has a short timeout, and the

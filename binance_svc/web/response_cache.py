@@ -85,13 +85,14 @@ class LocalResponses:
 
 
 class NoCache:
-    """Nothing kept: behind `LayeredResponses`, the worker's own copies are the fallback."""
+    """Nothing kept: behind `LayeredResponses` (the worker's own copies are the fallback), and
+    as the whole response cache with CACHE_TYPE=NullCache (every request computed anew)."""
 
     def get(self, key):
         return None
 
-    def set(self, key, value, timeout=None) -> None:
-        pass
+    def set(self, key, value, timeout=None):
+        return value
 
     def add(self, key, value, timeout=None) -> bool:
         return True

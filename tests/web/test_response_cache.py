@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from binance_svc.web.response_cache import (ENTRY_OVERHEAD, LayeredResponses, LocalResponses,
                                             Rendered, shared_key)
 
@@ -113,3 +115,15 @@ def test_the_shared_key_escapes_values():
     # A value cannot pose as another parameter: `&` and `=` are escaped.
     assert shared_key(("/p", (("symbols", "A&interval=1d"),), "json")) == \
         "response:/p?symbols=A%26interval%3D1d&format=json"
+
+
+@pytest.mark.filterwarnings("ignore:Flask-Caching. CACHE_TYPE is set to NullCache")
+def test_null_cache_keeps_no_rendered_response():
+    from .conftest import make_app
+    app = make_app(CACHE_TYPE="NullCache")
+    client = app.test_client()
+    first = client.get("/api/v1/market/statistics?format=csv")
+    second = client.get("/api/v1/market/statistics?format=csv")
+    assert first.status_code == second.status_code == 200
+    # rendered twice: the demo market was asked twice (no upstream copy, no response copy)
+    assert app.extensions["binance_svc"].demo.counters.requests["/api/v3/ticker/24hr"] == 2
