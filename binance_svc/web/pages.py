@@ -66,6 +66,12 @@ def health():
     return resp
 
 
+def _response_cache_stats(responses) -> dict | None:
+    """This worker's rendered-response store: entries, bytes and its budget (None: off)."""
+    stats = getattr(responses, "stats", None)
+    return stats() if stats else None
+
+
 @bp.get("/health/ready")
 def ready():
     """Ready when Binance is reachable (a cached ping, weight 1) and not banning us."""
@@ -75,7 +81,8 @@ def ready():
     detail = {"source": services.market.source, "banned_for_s": client.ban_remaining(),
               "weight_used_1m": state.weight_used, "weight_budget_1m": client.weight_budget,
               "upstream_calls": state.calls, "last_error": state.last_error,
-              "cache": services.cache_status()}
+              "cache": services.cache_status(),
+              "response_cache": _response_cache_stats(services.responses)}
     status, code, retry = "ready", 200, None
     if detail["banned_for_s"] > 0:
         status, code, retry = "rate_limited", 503, detail["banned_for_s"]

@@ -122,3 +122,13 @@ def test_rate_limit_with_an_older_copy_serves_it_stale(app_factory):
     html = client.get(STATS + "&format=html")
     assert html.status_code == 200 and b"Stale data" in html.data
     assert client.get("/health/ready").get_json()["status"] == "rate_limited"
+
+
+def test_ready_shows_this_worker_s_rendered_response_store(client):
+    empty = client.get("/health/ready").get_json()["response_cache"]
+    assert empty == {"entries": 0, "bytes": 0, "max_bytes": 64 * 2**20}
+    body = client.get("/api/v1/symbols?format=csv").data
+    store = client.get("/health/ready").get_json()["response_cache"]
+    assert store["entries"] == 1
+    # the body, its Link header and a fixed allowance for the entry (response_cache.py)
+    assert len(body) + 1024 < store["bytes"] < len(body) + 2048
