@@ -39,9 +39,14 @@ class JsonHandler(logging.StreamHandler):
     """The service's own handler; the request log writes its lines to it directly."""
 
     def write_line(self, line: str) -> None:
-        with self.lock:
-            self.stream.write(line + self.terminator)
-            self.flush()
+        # As logging does (Handler.handleError): a log that cannot be written (closed or full
+        # stream, an encoding the text does not fit) never fails the request it describes.
+        try:
+            with self.lock:
+                self.stream.write(line + self.terminator)
+                self.flush()
+        except (OSError, ValueError, UnicodeError):
+            pass
 
 
 _root = logging.getLogger("binance_svc")

@@ -132,3 +132,25 @@ def test_ready_shows_this_worker_s_rendered_response_store(client):
     assert store["entries"] == 1
     # the body, its Link header and a fixed allowance for the entry (response_cache.py)
     assert len(body) + 1024 < store["bytes"] < len(body) + 2048
+
+
+def test_a_request_log_that_cannot_be_written_does_not_fail_the_request():
+    import io
+    import logging
+
+    from binance_svc.web.observe import JsonHandler
+
+    from .conftest import make_app
+    app = make_app(LOG_LEVEL="INFO")
+    root = logging.getLogger("binance_svc")
+    handler = next(h for h in root.handlers if isinstance(h, JsonHandler))
+    closed = io.StringIO()
+    closed.close()
+    saved = handler.setStream(closed)
+    try:
+        resp = app.test_client().get("/api/v1/symbols?format=csv")
+        again = app.test_client().get("/api/v1/symbols?format=csv")   # the hit path too
+    finally:
+        handler.setStream(saved)
+        root.setLevel(logging.WARNING)
+    assert resp.status_code == again.status_code == 200
