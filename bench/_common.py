@@ -20,25 +20,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
-    """Until `url` answers with anything but a 5xx; fails at once if `proc` exits."""
+def wait_until(check, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    """Until check() is true; fails at once if `proc` exits, after `timeout` s otherwise."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status < 500:
-                    return
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500:
+            if check():
                 return
-            last = exc
         except Exception as exc:  # not up yet
             last = exc
         time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout} s: {last}")
+    raise TimeoutError(f"{what} not ready within {timeout} s: {last}")
+
+
+def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
+    """Until `url` answers with anything but a 5xx."""
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return resp.status < 500
+        except urllib.error.HTTPError as exc:
+            return exc.code < 500
+
+    wait_until(answers, timeout, url, proc)
 
 
 def children(pid: int) -> list[int]:

@@ -46,28 +46,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import free_port, loadavg, machine_line as machine  # noqa: E402
+from _common import free_port, loadavg, machine_line as machine, wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("json", "csv", "xml", "html")
 DEFAULT_TARGET = "/api/v1/analysis/correlation?symbols=BTCUSDT,ETHUSDT,BNBUSDT&interval=1w"
 
 
-
-
-def wait_until(check, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            if check():
-                return
-        except Exception as exc:   # not up yet
-            last = exc
-        time.sleep(0.1)
-    raise TimeoutError(f"{what} not ready within {timeout} s: {last}")
 
 
 def get(url: str, timeout: float = 60.0) -> tuple[int, bytes]:

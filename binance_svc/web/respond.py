@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from urllib.parse import urlencode
 
 from flask import Response, current_app, request
 
@@ -24,7 +23,7 @@ from ..render.negotiate import choose_format
 from ..upstream import stats
 from . import params as p
 from .resources import Resource
-from .response_cache import Rendered
+from .response_cache import Rendered, canonical_url
 
 __all__ = ["Rendered", "serve", "report_expiry", "response_headers", "not_modified"]
 
@@ -74,7 +73,7 @@ def serve(resource: Resource, **path_args) -> Response:
     width = p.integer("width", args.get("width"), 300, 3000, 1200)
     height = p.integer("height", args.get("height"), 300, 3000, 800)
     bom = p.boolean("bom", args.get("bom"), False)
-    links = {f: _url(path, [*query, ("format", f)]) for f in resource.formats}
+    links = {f: canonical_url(path, query, f) for f in resource.formats}
     report = resource.build(services.market, params, now)
     ctx = RenderContext(path=path, query=dict(query), links=links, table=table, bom=bom,
                         width=width, height=height, form=resource.form(params, services.settings),
@@ -132,10 +131,6 @@ def _respond(environ, rendered: Rendered, negotiated: bool, fmt: str, download: 
 def _etag_matches(header: str, etag: str) -> bool:
     tags = [t.strip() for t in header.split(",")]
     return "*" in tags or etag in tags or ("W/" + etag) in tags
-
-
-def _url(path: str, query: list) -> str:
-    return path + ("?" + urlencode(query) if query else "")
 
 
 def _form_action(resource: Resource) -> str:

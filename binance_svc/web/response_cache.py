@@ -130,7 +130,11 @@ class LayeredResponses:
         return self.local.stats()
 
 
+def canonical_url(path: str, query, fmt: str) -> str:
+    """The URL of a resource in a format: its sorted query, then `format` (escaped: no value
+    can pose as another parameter). Link headers and the shared cache's keys use it."""
+    return path + "?" + urlencode([*query, ("format", fmt)])
+
+
 def shared_key(key: Key) -> str:
-    """The key as the canonical URL (escaped: no value can pose as another parameter)."""
-    path, query, fmt = key
-    return "response:" + path + "?" + urlencode([*query, ("format", fmt)])
+    return "response:" + canonical_url(*key)
