@@ -19,17 +19,25 @@ The same file serves a laptop (`GUNICORN_BIND` defaults to 127.0.0.1:8000) and t
 | GUNICORN_CONTROL_SOCKET          | unset: no control socket | control_socket          |
 | FORWARDED_ALLOW_IPS              | 127.0.0.1                | forwarded_allow_ips     |
 | LOG_LEVEL                        | info                     | loglevel                |
+| UPSTREAM_STATE_FILE              | a new file per master    | (the app's, see below)  |
 
 Access log: the app writes one structured JSON line per request itself, so gunicorn's access
 log is off by default (two lines per request would double the log volume and the bill).
 `GUNICORN_ACCESSLOG=-` turns it on, one JSON object per line (see `JsonAccessLogger`), for
 debugging the server layer, e.g. requests that never reach Flask.
+
+Binance counts request weight per IP, so the workers must share the ban window and the minute's
+weight: the master creates a small state file (in GUNICORN_WORKER_TMP_DIR when set, else the
+temp directory) and names it in UPSTREAM_STATE_FILE, which the workers inherit; it is removed
+when the master exits. Set UPSTREAM_STATE_FILE yourself to share one file between several
+servers on a host; with CACHE_TYPE=RedisCache, Redis shares them across hosts instead.
 """
 import datetime
 import json
 import multiprocessing
 import os
 import shutil
+import tempfile
 
 from gunicorn.glogging import Logger
 
@@ -129,6 +137,35 @@ logger_class = JsonAccessLogger
 
 
 def on_starting(server):
+    _share_upstream_state(server)
+    _seed_font_cache(server)
+
+
+def _share_upstream_state(server):
+    if os.environ.get("UPSTREAM_STATE_FILE", "").strip():
+        return
+    try:
+        fd, path = tempfile.mkstemp(prefix="binance_svc-upstream-", suffix=".state",
+                                    dir=worker_tmp_dir)
+        os.close(fd)
+    except OSError as exc:   # each worker then keeps its own count, as before
+        server.log.warning("no shared upstream state file (workers count weight alone): %s",
+                           exc)
+        return
+    os.environ["UPSTREAM_STATE_FILE"] = path
+    server._binance_svc_state_file = path
+
+
+def on_exit(server):
+    path = getattr(server, "_binance_svc_state_file", None)
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _seed_font_cache(server):
     """Seed MPLCONFIGDIR (tmpfs, empty at start) with the font cache built into the image.
 
     matplotlib keeps its font list in MPLCONFIGDIR; on a read-only root that directory is a

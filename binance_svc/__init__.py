@@ -31,7 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the app. `config` overrides environment variables (same names) for tests."""
     from .upstream.cache import FallbackCache, UpstreamCache
     from .upstream.client import BinanceClient
-    from .upstream.coordination import LocalCoordinator, RedisCoordinator
+    from .upstream.coordination import HostCoordinator, LocalCoordinator, RedisCoordinator
     from .upstream.demo import DemoAdapter, DemoMarket
     from .upstream.market import Market
     from .web import api, errors, observe, pages
@@ -55,10 +55,16 @@ def create_app(config: dict | None = None) -> Flask:
     response_cache = (NoCache() if settings.cache_type == "NullCache"
                       else LocalResponses(settings.response_cache_mb * 2**20))
     coordinator = LocalCoordinator()
+    if settings.upstream_state_file:
+        # The workers of this host share the ban window and the minute's weight (see
+        # gunicorn.conf.py); Redis, when configured, shares them across hosts, and this file
+        # stands in while Redis is down.
+        coordinator = HostCoordinator(settings.upstream_state_file)
     if settings.cache_type == "RedisCache":
         # Shared by every worker and host; each Redis call has a short timeout, and the
         # in-process caches above stay behind it for when Redis fails.
-        coordinator = RedisCoordinator(settings.cache_redis_url, timeout=settings.redis_timeout)
+        coordinator = RedisCoordinator(settings.cache_redis_url, timeout=settings.redis_timeout,
+                                       fallback=coordinator)
         shared = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": settings.cache_redis_url,
                   "CACHE_DEFAULT_TIMEOUT": 300}
         options = {"socket_timeout": settings.redis_timeout,

@@ -56,6 +56,7 @@ class Settings:
     cache_threshold: int = 2000
     response_cache_mb: int = 64
     redis_timeout: float = 0.25
+    upstream_state_file: str | None = None
     upstream_weight_share: float = 0.5
     upstream_weight_limit: int = 6000
     log_level: str = "INFO"
@@ -107,6 +108,7 @@ class Settings:
             cache_threshold=_int("CACHE_THRESHOLD", get("CACHE_THRESHOLD", "2000"), 10, 10**7),
             response_cache_mb=_int("RESPONSE_CACHE_MB", get("RESPONSE_CACHE_MB", "64"), 1, 65536),
             redis_timeout=_float("REDIS_TIMEOUT", get("REDIS_TIMEOUT", "0.25"), 0.01, 10),
+            upstream_state_file=get("UPSTREAM_STATE_FILE", "").strip() or None,
             upstream_weight_share=_float("UPSTREAM_WEIGHT_SHARE",
                                          get("UPSTREAM_WEIGHT_SHARE", "0.5"), 0.01, 1.0),
             upstream_weight_limit=_int("UPSTREAM_WEIGHT_LIMIT",

@@ -102,7 +102,7 @@ class UpstreamCache:
             if failed is not None and failed[0] > arrived:
                 return self._stale_or_raise(entry, failed[1])
             with self.coordinator.flight(key, self.flight_wait, self.flight_wait + 5) as leader:
-                if self.coordinator.name != "local":
+                if self.coordinator.name == "redis":
                     entry = self._get(key) or entry   # another process may have fetched it
                     if entry is not None and self._clock() < entry.expires_at:
                         stats.note_cache("hit")

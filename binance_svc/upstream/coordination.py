@@ -1,8 +1,12 @@
 """What several processes must agree on to be polite to Binance: who fetches a cold key, the ban
 window, and the minute's weight budget.
 
-`LocalCoordinator` is the default: one process, nothing shared (the per-process state lives in
-the client and the cache's key locks). `RedisCoordinator` shares the three through Redis, the
+`LocalCoordinator` is the default for one process: nothing shared (the per-process state lives
+in the client and the cache's key locks). `HostCoordinator` shares the ban window and the
+minute's weight between the workers of one host through a small file under an flock
+(gunicorn.conf.py creates it and names it in UPSTREAM_STATE_FILE): Binance counts weight per
+IP, and the X-MBX-USED-WEIGHT-1M header alone tells a worker of the others' calls too late, so
+without it N workers could each spend the whole share. `RedisCoordinator` shares the three through Redis, the
 engine flask-caching already speaks, so that every worker on every host behaves as one client:
 a redis-py `Lock` per cold key, a ban key whose time to live is Retry-After, and per-minute
 weight counters. Every Redis call has a short timeout; when Redis fails the coordinator says so
@@ -11,7 +15,10 @@ state: the service never hangs on Redis.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import struct
 import threading
 import time
 from contextlib import contextmanager
@@ -48,6 +55,90 @@ class LocalCoordinator:
         return {"mode": "local"}
 
 
+class HostCoordinator(LocalCoordinator):
+    """The ban window and the minute's weight, shared by the processes that open one file.
+
+    The file holds one record: ban end (epoch seconds), the wall-clock minute, the weight this
+    host reserved in it, and the largest X-MBX-USED-WEIGHT-1M seen in it. Each access takes an
+    flock (between processes) and a thread lock (an flock is held per open file, which the
+    threads of a process share); the file is opened again after a fork. If the file cannot be
+    used, the caller carries on with its in-process state, as with Redis down.
+    """
+
+    name = "host"
+    _RECORD = struct.Struct("<dqqq")
+
+    def __init__(self, path: str):
+        self.path = path
+        self._fd: int | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+        self._last_error: str | None = None
+
+    def _fileno(self) -> int:
+        if self._fd is None or self._pid != os.getpid():
+            # A descriptor inherited across fork shares its flock with the parent: reopen.
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def _update(self, change, fallback):
+        """Run change(record) -> (result, new record or None) under both locks."""
+        with self._lock:
+            try:
+                fd = self._fileno()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    raw = os.pread(fd, self._RECORD.size, 0)
+                    record = (self._RECORD.unpack(raw) if len(raw) == self._RECORD.size
+                              else (0.0, 0, 0, 0))
+                    result, new = change(record)
+                    if new is not None and new != record:
+                        os.pwrite(fd, self._RECORD.pack(*new), 0)
+                    return result
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            except (OSError, struct.error) as exc:
+                if self._last_error is None:
+                    log.warning("upstream state file %s unusable, using in-process state: %s",
+                                self.path, exc)
+                self._last_error = f"{type(exc).__name__}: {exc}"[:200]
+                self._fd = None
+                return fallback
+
+    def ban_until(self) -> float:
+        return self._update(lambda r: (r[0], None), 0.0)
+
+    def set_ban(self, until: float) -> None:
+        self._update(lambda r: (None, (max(r[0], until),) + r[1:]), None)
+
+    def reserve_weight(self, minute: int, weight: int, budget: int) -> bool:
+        def reserve(record):
+            ban, at, own, seen = record
+            if at < minute:            # a new minute (a clock a little behind keeps the count)
+                at, own, seen = minute, 0, 0
+            if max(own, seen) + weight > budget:
+                return False, None
+            return True, (ban, at, own + weight, seen)
+        return self._update(reserve, True)
+
+    def observe_weight(self, minute: int, used: int) -> None:
+        def observe(record):
+            ban, at, own, seen = record
+            if at > minute:            # a figure from a minute already over
+                return None, None
+            if at < minute:
+                at, own, seen = minute, 0, 0
+            return None, (ban, at, own, max(seen, used))
+        self._update(observe, None)
+
+    def weight_used(self, minute: int) -> int:
+        return self._update(lambda r: (max(r[2], r[3]) if r[1] == minute else 0, None), None)
+
+    def status(self) -> dict:
+        return {"mode": "host", "last_error": self._last_error}
+
+
 # Atomic check-and-reserve: the minute's use is the larger of our fleet's own count and the
 # X-MBX-USED-WEIGHT-1M Binance last reported (which also counts anyone else on our IP).
 _RESERVE = """
@@ -72,8 +163,11 @@ class RedisCoordinator:
     name = "redis"
 
     def __init__(self, url: str, *, prefix: str = "binance_svc:", timeout: float = 0.25,
-                 retry_after_failure: float = 5.0):
+                 retry_after_failure: float = 5.0, fallback: LocalCoordinator | None = None):
         import redis
+
+        # Whom to ask while Redis is down: the host's shared file, or nobody (LocalCoordinator).
+        self.fallback = fallback or LocalCoordinator()
 
         self._redis_mod = redis
         self.client = redis.Redis.from_url(url, socket_timeout=timeout,
@@ -112,23 +206,31 @@ class RedisCoordinator:
 
     # -- the shared state ---------------------------------------------------------------------
     def ban_until(self) -> float:
-        raw = self._run(lambda: self.client.get(self.prefix + "ban"), None)
+        missing = object()
+        raw = self._run(lambda: self.client.get(self.prefix + "ban"), missing)
+        if raw is missing:
+            return self.fallback.ban_until()
         try:
             return float(raw) if raw is not None else 0.0
         except ValueError:
             return 0.0
 
     def set_ban(self, until: float) -> None:
+        # Kept in the host's file too: a Redis outage must not forget a ban.
+        self.fallback.set_ban(until)
         ms = max(1, int((until - time.time()) * 1000))
         self._run(lambda: self._max_set(keys=[self.prefix + "ban"], args=[f"{until:.3f}", ms]),
                   None)
 
     def reserve_weight(self, minute: int, weight: int, budget: int) -> bool:
         keys = [f"{self.prefix}weight:{minute}", f"{self.prefix}seen:{minute}"]
-        result = self._run(lambda: self._reserve(keys=keys, args=[weight, budget]), 0)
+        result = self._run(lambda: self._reserve(keys=keys, args=[weight, budget]), None)
+        if result is None:
+            return self.fallback.reserve_weight(minute, weight, budget)
         return int(result) >= 0
 
     def observe_weight(self, minute: int, used: int) -> None:
+        self.fallback.observe_weight(minute, used)
         self._run(lambda: self._max_set(keys=[f"{self.prefix}seen:{minute}"],
                                         args=[used, 120_000]), None)
 

@@ -248,7 +248,6 @@ def test_worker_recycling_does_not_refetch_what_is_cached(start_service, upstrea
 # weight guard: with UPSTREAM_WEIGHT_SHARE=0.05 the service itself stops at 5 % of the minute,
 # and its clients get a 200 (fresh, or a stale copy marked as such) or a 503 with Retry-After.
 SHARE_5PCT = {"UPSTREAM_WEIGHT_SHARE": "0.05"}
-THREADS = 4                            # gunicorn.conf.py's default GUNICORN_THREADS
 
 
 def test_with_books_in_the_mix_the_weight_share_holds_the_minute_to_5_percent(start_service,
@@ -271,7 +270,7 @@ def test_with_books_in_the_mix_the_weight_share_holds_the_minute_to_5_percent(st
     for status, (headers, body) in result["samples"].items():
         if status == 503:
             assert int(headers["Retry-After"]) >= 1 and b"upstream_rate_limited" in body, body
-    # The guard counts what Binance's X-MBX-USED-WEIGHT-1M told each worker plus its own calls:
-    # calls already in flight in the other workers can pass it, at most a book per thread.
-    slack = WORKERS * THREADS * 25
-    assert max(weight.per_minute.values()) <= BUDGET_5PCT + slack, (weight.per_minute, stats)
+    # The workers reserve each call's weight in one shared count before it leaves (the state
+    # file gunicorn's master hands them), so the minute holds to the budget exactly. (With a
+    # count per worker, calls in flight in the others passed it: 346 of 300 measured.)
+    assert max(weight.per_minute.values()) <= BUDGET_5PCT, (weight.per_minute, stats)
