@@ -4,18 +4,23 @@ A fresh Figure with its own Agg canvas per call (never pyplot): no global state,
 threads, and nothing kept alive after the bytes are out. The same report at the same size
 gives the same bytes (no timestamp or software tag in the PNG), so ETags stay stable.
 
-Encoding: the canvas is drawn once and its pixels written by Pillow as RGB (the figure is
-opaque, so the alpha channel only costs bytes and zlib time) at zlib level 3. Against
-savefig's RGBA at level 6 that halves the encoding time (about 45 -> 22 ms at 1200 x 800)
-and the file is still about 5 % smaller.
+Encoding: the canvas is drawn once and its pixels written as an 8-bit RGB PNG (the figure is
+opaque, so the alpha channel would only cost bytes and zlib time), every row with PNG filter
+type 0 ("none"), at zlib level 3. The PNG format is four chunks (IHDR, pHYs, IDAT, IEND), each
+a length, a type, the data and its CRC-32, written by `_png_bytes` with zlib and struct from
+the standard library. Why not Pillow: its PNG encoder tries every filter on every row and keeps
+the best, which took ~15 of its ~40 ms at 1200 x 800; on charts (flat colour, sharp edges)
+"none" compresses as well or better (technical 199 -> 177 kB, liquidity 108 -> 102 kB). Any
+PNG decoder reads the result; a test decodes it with Pillow and compares every pixel.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import io
+import struct
+import zlib
 
-from PIL import Image
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
@@ -50,14 +55,34 @@ def render_png(report, ctx) -> bytes:
     try:
         draw(fig, report)
         canvas.draw()
-        image = Image.frombuffer("RGBA", canvas.get_width_height(physical=True),
-                                 canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
-        buf = io.BytesIO()
-        # no pnginfo: Pillow writes no text chunks (no Software tag, no time)
-        image.save(buf, format="png", dpi=(DPI, DPI), compress_level=COMPRESS_LEVEL)
-        return buf.getvalue()
+        return _png_bytes(np.asarray(canvas.buffer_rgba()), DPI)
     finally:
         _release_renderer(fig, canvas)
+
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind))))
+
+
+def _png_bytes(rgba: np.ndarray, dpi: int) -> bytes:
+    """An (height, width, 4) uint8 array -> PNG bytes: 8-bit RGB, filter "none", no metadata
+    but the resolution (no Software tag, no time: the same pixels give the same bytes)."""
+    height, width = rgba.shape[:2]
+    rows = np.empty((height, 1 + width * 3), np.uint8)
+    rows[:, 0] = 0                                     # each row's filter type byte: none
+    rows[:, 1:].reshape(height, width, 3)[...] = rgba[:, :, :3]
+    per_metre = int(dpi / 0.0254 + 0.5)
+    return b"".join((
+        _SIGNATURE,
+        _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),  # RGB, 8 bit
+        _chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),           # per metre
+        _chunk(b"IDAT", zlib.compress(rows, COMPRESS_LEVEL)),
+        _chunk(b"IEND", b""),
+    ))
 
 
 def _release_renderer(fig: Figure, canvas: FigureCanvasAgg) -> None:
@@ -73,7 +98,7 @@ def _release_renderer(fig: Figure, canvas: FigureCanvasAgg) -> None:
 def _keep_large_buffers_out_of_the_heap() -> bool:
     """Have glibc serve every allocation of 1 MB or more with its own mmap (M_MMAP_THRESHOLD).
 
-    A chart needs a few MB of RGBA buffer (36 MB at 3000 x 3000) and Pillow an RGB copy to
+    A chart needs a few MB of RGBA buffer (36 MB at 3000 x 3000) and the encoder an RGB copy to
     encode. By default glibc raises its mmap threshold after such a buffer is freed, so the
     next ones come from the heap, whose top then stays as high as the largest render so far:
     5,000 renders at distinct sizes grew a worker by 22 MB, 200 renders up to 3000 x 3000 by

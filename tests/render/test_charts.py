@@ -383,3 +383,52 @@ def test_pixel_buffer_is_freed_when_render_returns():
     finally:
         gc.enable()
     assert alive == 0
+
+
+# --------------------------------------------------------------------------------------------
+# The PNG writer (render/png.py writes the file itself, without Pillow's encoder)
+# --------------------------------------------------------------------------------------------
+
+def _canvas_pixels(analysis, report, width, height) -> np.ndarray:
+    """The canvas pixels of a chart, drawn here as render_png draws it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100, facecolor="white")
+    canvas = FigureCanvasAgg(fig)
+    charts.DRAWERS[analysis](fig, report)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+@pytest.mark.parametrize("analysis,size", [("technical", (1200, 800)),
+                                           ("correlation", (301, 799)),
+                                           ("liquidity", (1199, 333)),
+                                           ("statistics", (640, 480))])
+def test_pillow_decodes_every_pixel_the_canvas_drew(analysis, size):
+    """Our PNG writer against an independent decoder: size, mode, resolution and pixels."""
+    report = BUILDERS[analysis]()
+    data = render_png(report, Ctx(*size))
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        assert image.format == "PNG" and image.mode == "RGB" and image.size == size
+        assert tuple(round(v) for v in image.info["dpi"]) == (100, 100)
+        assert set(image.info) == {"dpi"}                   # no text chunks, no time
+        pixels = np.asarray(image)
+    canvas = _canvas_pixels(analysis, report, *size)
+    assert (canvas[:, :, 3] == 255).all()                   # opaque: RGB loses nothing
+    assert np.array_equal(pixels, canvas[:, :, :3])
+
+
+def test_the_chunk_checksums_are_right():
+    """Pillow's verify() checks each chunk's CRC-32: ours pass, a flipped byte does not."""
+    from binance_svc.render.png import _png_bytes
+
+    data = _png_bytes(np.full((4, 5, 4), 200, np.uint8), 100)
+    with Image.open(io.BytesIO(data)) as image:
+        image.verify()
+    damaged = bytearray(data)
+    damaged[damaged.index(b"IDAT") + 6] ^= 0xFF
+    with pytest.raises(SyntaxError, match="checksum"):
+        with Image.open(io.BytesIO(bytes(damaged))) as image:
+            image.verify()
