@@ -18,7 +18,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.figure import Figure
 from PIL import Image
 
 from binance_svc.analysis.report import Report
@@ -389,16 +390,15 @@ def test_pixel_buffer_is_freed_when_render_returns():
 # The PNG writer (render/png.py writes the file itself, without Pillow's encoder)
 # --------------------------------------------------------------------------------------------
 
-def _canvas_pixels(analysis, report, width, height) -> np.ndarray:
-    """The canvas pixels of a chart, drawn here as render_png draws it."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width / 100, height / 100), dpi=100, facecolor="white")
+def _chart_pixels(analysis, report, size) -> np.ndarray:
+    """The RGB pixels of a chart, drawn here as render_png draws it (opaque: alpha is 255)."""
+    fig = Figure(figsize=(size[0] / 100, size[1] / 100), dpi=100, facecolor="white")
     canvas = FigureCanvasAgg(fig)
     charts.DRAWERS[analysis](fig, report)
     canvas.draw()
-    return np.asarray(canvas.buffer_rgba()).copy()
+    rgba = np.asarray(canvas.buffer_rgba())
+    assert (rgba[..., 3] == 255).all()
+    return rgba[..., :3].copy()
 
 
 @pytest.mark.parametrize("analysis,size", [("technical", (1200, 800)),
@@ -415,9 +415,7 @@ def test_pillow_decodes_every_pixel_the_canvas_drew(analysis, size):
         assert tuple(round(v) for v in image.info["dpi"]) == (100, 100)
         assert set(image.info) == {"dpi"}                   # no text chunks, no time
         pixels = np.asarray(image)
-    canvas = _canvas_pixels(analysis, report, *size)
-    assert (canvas[:, :, 3] == 255).all()                   # opaque: RGB loses nothing
-    assert np.array_equal(pixels, canvas[:, :, :3])
+    assert np.array_equal(pixels, _chart_pixels(analysis, report, size))
 
 
 def test_the_chunk_checksums_are_right():
@@ -432,3 +430,36 @@ def test_the_chunk_checksums_are_right():
     with pytest.raises(SyntaxError, match="checksum"):
         with Image.open(io.BytesIO(bytes(damaged))) as image:
             image.verify()
+
+
+# --------------------------------------------------------------------------------------------
+# _flat_ticks: the charts' ticks, tick labels, grid lines, axis labels and offset texts, drawn
+# without matplotlib's Tick objects, must look like matplotlib's own
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("analysis", ["technical", "liquidity", "statistics", "correlation"])
+@pytest.mark.parametrize("size", [(1200, 800), (400, 300), (3000, 1500)])
+def test_flat_ticks_look_like_matplotlibs(analysis, size, monkeypatch):
+    report = BUILDERS[analysis]()
+    flat = _chart_pixels(analysis, report, size).astype(int)
+    # the reference: matplotlib draws the ticks itself
+    monkeypatch.setattr(charts, "_flat_ticks", lambda *args, **kwargs: None)
+    reference = _chart_pixels(analysis, report, size).astype(int)
+    diff = np.abs(reference - flat).max(axis=2)
+    # every mark, label, grid line, axis label and offset text in the same place: a label one
+    # pixel off, a missing grid line or a doubled "2026-Nov" differs by far more than this
+    assert diff.max() <= 64, np.argwhere(diff > 64)[:10]
+    assert (diff > 32).sum() <= 0.0005 * diff.size      # only the rasteriser differs
+
+
+@pytest.mark.parametrize("analysis", sorted(BUILDERS))
+def test_flat_ticks_leave_no_tick_objects_to_draw(analysis):
+    fig = Figure(figsize=(12, 8), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    charts.DRAWERS[analysis](fig, BUILDERS[analysis]())
+    canvas.draw()
+    # the colour bar of the correlation heatmap keeps its own five ticks
+    axes = [ax for ax in fig.axes if getattr(ax, "_colorbar", None) is None]
+    assert axes
+    for ax in axes:
+        assert len(ax.xaxis.get_major_ticks()) == len(ax.yaxis.get_major_ticks()) == 0

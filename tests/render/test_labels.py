@@ -76,3 +76,4 @@ def test_text_the_font_cannot_draw_falls_back_to_a_text():
     charts._add_labels(ax, [0, 1], [0, 1], ["BTCUSDT", "\u6bd4\u7279\u5e01"], 9.0, "black")
     assert len(ax.collections) == 1
     assert [t.get_text() for t in ax.texts] == ["\u6bd4\u7279\u5e01"]
+
