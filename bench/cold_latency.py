@@ -4,11 +4,17 @@ The raw Binance-shaped JSON is generated once by the demo market (so no upstream
 counted); each run then does what a cache miss does: raw JSON -> frames -> Report -> bytes.
 Prints median and p95 per analysis and format, plus a breakdown.
 
-    .venv/bin/python bench/cold_latency.py [--runs 30] [--png-runs 10]
+    .venv/bin/python bench/cold_latency.py [--runs 30] [--png-runs 10] [--worker]
+
+--worker first does what a gunicorn worker does before it serves (binance_svc/worker.py: warm
+the charts, freeze the start-up heap, collect each chart's garbage right after it), and prints
+the cyclic collector's pauses: without it, dead figures pile up until one full collection
+stops the process for 150-270 ms.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import time
 from datetime import datetime, timezone
@@ -81,10 +87,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--png-runs", type=int, default=10)
+    parser.add_argument("--worker", action="store_true",
+                        help="prepare as a gunicorn worker does (binance_svc.worker.prepare)")
     args = parser.parse_args()
     raw = raw_inputs(DemoMarket(7))
     ctx = RenderContext(links={f: f"/x?format={f}" for f in ("json", "csv", "html", "xml", "png")})
-    render(BUILDERS["statistics"](raw).with_provenance(PROV), "png", ctx)  # import matplotlib
+    if args.worker:
+        from binance_svc.worker import prepare
+        print("worker prepared:", prepare())
+    else:
+        render(BUILDERS["statistics"](raw).with_provenance(PROV), "png", ctx)  # import matplotlib
+    pauses = []
+    started = {}
+
+    def on_gc(phase, info):
+        if phase == "start":
+            started["t"] = time.perf_counter()
+        elif "t" in started:
+            pauses.append((time.perf_counter() - started.pop("t")) * 1000)
+
+    gc.callbacks.append(on_gc)
     print(f"{'analysis':12} {'step':22} {'median ms':>10} {'p95 ms':>8}")
     for name, build in BUILDERS.items():
         report = build(raw).with_provenance(PROV)
@@ -98,6 +120,9 @@ def main() -> None:
             lambda: render(build(raw).with_provenance(PROV), "png", ctx), args.png_runs)))
         for step, values in rows:
             print(f"{name:12} {step:22} {statistics.median(values):10.1f} {p95(values):8.1f}")
+    gc.callbacks.remove(on_gc)
+    print(f"cyclic GC: {len(pauses)} collections, {sum(pauses):.0f} ms in all, "
+          f"longest {max(pauses, default=0):.1f} ms")
 
 
 if __name__ == "__main__":

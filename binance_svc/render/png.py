@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import struct
 import zlib
 
@@ -49,7 +50,20 @@ def render_png(report, ctx) -> bytes:
     width, height = int(ctx.width), int(ctx.height)
     if not (0 < width <= MAX_PIXELS and 0 < height <= MAX_PIXELS):
         raise ValueError(f"chart size {width}x{height} outside 1-{MAX_PIXELS} pixels")
+    try:
+        return _draw(draw, report, width, height)
+    finally:
+        if COLLECT_AFTER_RENDER:   # the figure is garbage now: free its cycles (worker.py)
+            gc.collect()
 
+
+# Set by worker.prepare() once the worker's start-up heap is frozen: a full collection then
+# costs ~10 ms, and doing it after each chart keeps dead figures from piling up into one
+# long pause. Off elsewhere (tests, benchmarks), where a full collection walks everything.
+COLLECT_AFTER_RENDER = False
+
+
+def _draw(draw, report, width: int, height: int) -> bytes:
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
     canvas = FigureCanvasAgg(fig)
     try:
