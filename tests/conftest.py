@@ -75,6 +75,19 @@ class Gunicorn:
             self.stop()
             raise
 
+    def json_records(self) -> list[dict]:
+        """The JSON lines of the log (the app's request log, gunicorn's JSON access log, the
+        app's other JSON log records), in order; other lines are skipped."""
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

@@ -40,6 +40,7 @@ SERVICE_ENV = {
     "CACHE_THRESHOLD": "2000",
     "UPSTREAM_WEIGHT_SHARE": "0.5",
     "UPSTREAM_WEIGHT_LIMIT": "6000",
+    "UPSTREAM_STATE_FILE": "",    # gunicorn's master makes a new one for each service
     "DEMO_SEED": "7",
     "DEMO_LATENCY_MS": "0",
     "LOG_LEVEL": "INFO",          # the request log is one of the things under test
@@ -146,15 +147,7 @@ class Service:
 
     def log_lines(self) -> list[dict]:
         """The JSON lines of the gunicorn log (the app's request log and any other JSON)."""
-        out = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-        return out
+        return self.gunicorn.json_records()
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -247,15 +247,7 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
     def log_records(self) -> list[dict]:
-        out = []
-        for line in self.log_text().splitlines():
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-        return out
+        return self.gunicorn.json_records()
 
     def access_pids(self, path_prefix: str, since_line: int = 0, status: int | None = None):
         """The worker pids of gunicorn's access-log lines for paths under `path_prefix`, from
