@@ -332,7 +332,7 @@ def _flat_ticks(ax, st: _Style, grid: str | None = None) -> None:
             _add_labels(ax, xs[shown], ys[shown], [labels[i] for i in shown], st.tick, INK,
                         transform=label_at, ha=ha, va=va)
         # the axis label would now be placed against the spine: put it past the labels
-        if axis.get_label_text() and axis._autolabelpos:
+        if axis.get_label_text() and getattr(axis, "_autolabelpos", True):
             if name == "x":
                 below = out_px + (_text_height(fig, st.tick) if shown else 0.0) \
                     + axis.labelpad * _PX_PER_PT
