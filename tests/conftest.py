@@ -54,6 +54,20 @@ def wait_http(url: str, timeout: float = START_TIMEOUT,
     raise TimeoutError(f"{url} did not answer within {timeout} s: {last}")
 
 
+def json_log_records(path: Path) -> list[dict]:
+    """The JSON lines of a gunicorn log (the app's request log, gunicorn's JSON access log, the
+    app's other JSON log records), in order; other lines are skipped."""
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
 class Gunicorn:
     """The real gunicorn with the repo's gunicorn.conf.py and wsgi:app on a free loopback port."""
 
@@ -76,17 +90,7 @@ class Gunicorn:
             raise
 
     def json_records(self) -> list[dict]:
-        """The JSON lines of the log (the app's request log, gunicorn's JSON access log, the
-        app's other JSON log records), in order; other lines are skipped."""
-        out = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-        return out
+        return json_log_records(self.log_path)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

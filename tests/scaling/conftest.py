@@ -283,6 +283,7 @@ class Gunicorn:
     START_TIMEOUT = 120.0
 
     def __init__(self, root, env: dict, workers: int, log: Path):
+        self._root = root
         self.port = root.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {**os.environ, "GUNICORN_WORKERS": str(workers),
@@ -304,6 +305,9 @@ class Gunicorn:
             return [int(pid) for pid in text.split()]
         except OSError:
             return []
+
+    def json_records(self) -> list[dict]:
+        return self._root.json_log_records(self.log_path)
 
     def stop(self) -> None:
         """gunicorn's quick shutdown (SIGINT). A worker that has logged "Worker exiting" can
