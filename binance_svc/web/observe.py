@@ -136,6 +136,7 @@ class RequestLog:
                 "cache": cache, "upstream_calls": upstream["upstream_calls"],
                 "upstream_weight": upstream["upstream_weight"],
                 "bytes": int(length) if length and length.isdigit() else None,
+                "pid": os.getpid(),   # which worker: queueing and caches are per worker
             })
 
 

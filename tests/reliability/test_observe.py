@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 WORKERS = 2
 FIELDS = ("method", "path", "status", "duration_ms", "format", "cache", "upstream_calls",
-          "upstream_weight")
+          "upstream_weight", "pid")
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -44,6 +44,7 @@ def one_line(service, request_id: str) -> dict:
     assert isinstance(line["duration_ms"], (int, float)) and line["duration_ms"] >= 0, line
     assert isinstance(line["upstream_calls"], int) and isinstance(line["upstream_weight"], int)
     assert line["cache"] in (None, "hit", "miss", "stale"), line
+    assert line["pid"] in service.worker_pids(), line     # the worker that answered
     return line
 
 
