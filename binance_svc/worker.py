@@ -4,7 +4,7 @@
    loads fonts, builds glyph and text caches and initialises the date machinery: ~500-800 ms
    instead of ~200. Here each analysis draws one small chart from the bundled demo market (no
    network), so no client waits for that.
-2. **Freeze the start-up heap.** The modules, the app and matplotlib are a few hundred
+2. **Freeze the start-up heap.** The modules, the app and matplotlib are over a hundred
    thousand objects that live as long as the worker. `gc.freeze()` moves them out of the
    cyclic collector's sight, so a full collection no longer walks them.
 3. **Collect each chart's garbage at once.** A figure and its artists are reference cycles:
