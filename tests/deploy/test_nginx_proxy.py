@@ -182,13 +182,15 @@ def test_health_is_not_cached(nginx_server):
 def test_burst_gets_429_per_client_ip(nginx_server):
     noisy, quiet = client("198.51.100.7"), client("198.51.100.8")
     url = f"{nginx_server.url}{SYMBOLS}&format=json"
-    statuses = [get(noisy, url).status_code for _ in range(50)]
+    answers = [get(noisy, url) for _ in range(50)]
+    statuses = [r.status_code for r in answers]
     assert statuses[0] == 200
     assert set(statuses) <= {200, 429}, statuses
     assert statuses.count(429) >= 10, statuses  # 10 r/s with a burst of 20
-    limited = get(noisy, url)
-    assert limited.status_code == 429
-    assert limited.headers["X-Content-Type-Options"] == "nosniff"
+    # (checked on the burst's own 429s: one more request after it may find the bucket refilled
+    # on a slow host, 100 ms after the last one let through)
+    for limited in (r for r in answers if r.status_code == 429):
+        assert limited.headers["X-Content-Type-Options"] == "nosniff"
     # Another client address is not limited by the first one's burst.
     assert get(quiet, url).status_code == 200
 
