@@ -10,6 +10,10 @@ Prints median and p95 per analysis and format, plus a breakdown.
 the charts, freeze the start-up heap, collect each chart's garbage right after it), and prints
 the cyclic collector's pauses: without it, dead figures pile up until one full collection
 stops the process for 150-270 ms.
+
+It also prints a host reference before and after (the median of five runs of a fixed
+pure-Python loop): on a shared virtual machine the same code runs up to 2x slower from one
+hour to the next, and this figure says which kind of hour a run had.
 """
 from __future__ import annotations
 
@@ -78,6 +82,16 @@ def timed(fn, runs: int) -> list[float]:
     return out
 
 
+def host_reference() -> float:
+    """Median ms of a fixed pure-Python loop: the host's speed at the moment, not ours."""
+    def loop():
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        return total
+    return statistics.median(timed(loop, 5))
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
@@ -106,6 +120,8 @@ def main() -> None:
         elif "t" in started:
             pauses.append((time.perf_counter() - started.pop("t")) * 1000)
 
+    reference = host_reference()
+    print(f"host reference (1e6-step Python loop): {reference:.1f} ms")
     gc.callbacks.append(on_gc)
     print(f"{'analysis':12} {'step':22} {'median ms':>10} {'p95 ms':>8}")
     for name, build in BUILDERS.items():
@@ -123,6 +139,7 @@ def main() -> None:
     gc.callbacks.remove(on_gc)
     print(f"cyclic GC: {len(pauses)} collections, {sum(pauses):.0f} ms in all, "
           f"longest {max(pauses, default=0):.1f} ms")
+    print(f"host reference after: {host_reference():.1f} ms (before: {reference:.1f} ms)")
 
 
 if __name__ == "__main__":
