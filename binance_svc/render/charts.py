@@ -28,7 +28,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import get_hinting_flag
+from matplotlib.backends.backend_agg import FigureCanvasAgg, get_hinting_flag
 from matplotlib.collections import PathCollection
 from matplotlib.colors import Normalize, to_rgba
 from matplotlib.figure import Figure
@@ -37,7 +37,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch, Polygon
 from matplotlib.path import Path
 from matplotlib.text import Text
-from matplotlib.transforms import IdentityTransform, offset_copy
+from matplotlib.transforms import Bbox, IdentityTransform, offset_copy
 from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator, NullLocator
 
 UTC = timezone.utc
@@ -279,6 +279,115 @@ def _text_height(fig: Figure, size: float) -> float:
             _TEXT_HEIGHTS.clear()
         _TEXT_HEIGHTS[key] = height
     return height
+
+
+def release_renderer(fig: Figure, canvas: FigureCanvasAgg) -> None:
+    """Free the pixel buffer (36 MB at 3000 x 3000) now, not whenever the cyclic GC reaches
+    the figure: the canvas and every drawn Text (its private `_renderer`) hold the renderer.
+    The artists themselves, a few hundred kB, go with the figure's reference cycles."""
+    canvas.renderer = None
+    for text in fig.findobj(Text):
+        if getattr(text, "_renderer", None) is not None:
+            text._renderer = None
+
+
+# A legend entry: ("line", colour, linewidth, linestyle, label) or
+# ("patch", facecolour, edgecolour, linewidth, label). Plain values, so an entry list is a key.
+LegendEntry = tuple
+
+_LEGEND_PAD = 0.5                  # matplotlib's borderaxespad, in font sizes
+_LEGEND_CODES = {"upper left": "NW", "upper right": "NE", "upper center": "N",
+                 "lower left": "SW", "lower right": "SE", "lower center": "S"}
+_LEGEND_SIZES: dict = {}           # legend key -> (width, height) in pixels
+_LEGEND_IMAGES: dict = {}          # (legend key, x fraction, y fraction) -> RGBA array
+_MAX_LEGENDS = 64                  # each cache is emptied when full
+
+
+def _legend_handles(entries) -> list:
+    handles = []
+    for kind, *spec, label in entries:
+        if kind == "patch":
+            face, edge, width = spec
+            handles.append(Patch(facecolor=face, edgecolor=edge, linewidth=width, label=label))
+        else:
+            color, width, style = spec
+            handles.append(Line2D([], [], color=color, linewidth=width, linestyle=style,
+                                  label=label))
+    return handles
+
+
+def _legend_kwargs(key) -> dict:
+    _entries, fontsize, ncols, framealpha, handlelength, _dpi = key
+    kwargs = {"fontsize": fontsize, "ncols": ncols, "frameon": True, "framealpha": framealpha,
+              "edgecolor": "none", "borderaxespad": _LEGEND_PAD}
+    if handlelength is not None:
+        kwargs["handlelength"] = handlelength
+    return kwargs
+
+
+def _mpl_legend(ax, st: _Style, entries, *, loc: str, anchor=None, ncols: int = 1,
+                framealpha: float = 0.85, handlelength: float | None = None) -> None:
+    """matplotlib's own legend on the axes: what _legend draws, and the tests' reference."""
+    key = (tuple(entries), st.small, ncols, framealpha, handlelength, ax.figure.dpi)
+    kwargs = _legend_kwargs(key)
+    if anchor is not None:
+        kwargs["bbox_to_anchor"] = anchor
+    ax.legend(handles=_legend_handles(entries), loc=loc, **kwargs)
+
+
+def _legend_figure(key, x: float, y: float):
+    """A transparent figure holding only the legend, its lower-left corner at (x, y) px."""
+    fig = Figure(figsize=(1, 1), dpi=key[-1], facecolor="none")
+    canvas = FigureCanvasAgg(fig)
+    legend = fig.legend(handles=_legend_handles(key[0]), loc="lower left",
+                        bbox_to_anchor=(x, y), bbox_transform=IdentityTransform(),
+                        **{**_legend_kwargs(key), "borderaxespad": 0})
+    box = legend.get_window_extent(canvas.get_renderer())
+    return fig, canvas, box
+
+
+def _legend(ax, st: _Style, entries, *, loc: str, anchor=None, ncols: int = 1,
+            framealpha: float = 0.85, handlelength: float | None = None) -> None:
+    """matplotlib's legend, drawn once per size and then pasted as an image.
+
+    A Legend lays out and rasterises its texts glyph by glyph on every draw: the technical
+    chart's two legends cost ~50 ms of a ~300 ms render. The legend depends only on its
+    entries, font size and dpi, and on where its corner falls within a pixel (Agg rounds
+    text to whole pixels): so it is drawn by matplotlib on a transparent canvas at that same
+    sub-pixel offset, kept, and placed where matplotlib would place it (the same anchoring,
+    `Bbox.anchored` inside the axes or the anchor point, padded by borderaxespad), above the
+    axes. The tests compare every chart's pixels with matplotlib's legend (`_mpl_legend`)."""
+    fig = ax.figure
+    key = (tuple(entries), st.small, ncols, framealpha, handlelength, fig.dpi)
+    size = _LEGEND_SIZES.get(key)
+    if size is None:
+        side, canvas, box = _legend_figure(key, 0.0, 0.0)
+        release_renderer(side, canvas)
+        size = (box.width, box.height)
+        if len(_LEGEND_SIZES) >= _MAX_LEGENDS:
+            _LEGEND_SIZES.clear()
+        _LEGEND_SIZES[key] = size
+    pad = _LEGEND_PAD * st.small * fig.dpi / 72
+    if anchor is None:
+        parent = ax.bbox
+    else:
+        parent = Bbox.from_bounds(*ax.transAxes.transform(anchor), 0, 0)
+    x0, y0 = Bbox.from_bounds(0, 0, *size).anchored(_LEGEND_CODES[loc],
+                                                    container=parent.padded(-pad)).p0
+    ix, iy = math.floor(x0), math.floor(y0)
+    fx, fy = round(x0 - ix, 2), round(y0 - iy, 2)
+    image = _LEGEND_IMAGES.get((key, fx, fy))
+    if image is None:
+        side, canvas, box = _legend_figure(key, fx, fy)
+        side.set_size_inches(math.ceil(box.x1) / side.dpi, math.ceil(box.y1) / side.dpi)
+        canvas.draw()
+        image = np.array(canvas.buffer_rgba())
+        release_renderer(side, canvas)
+        image.flags.writeable = False
+        if len(_LEGEND_IMAGES) >= _MAX_LEGENDS:
+            _LEGEND_IMAGES.clear()
+        _LEGEND_IMAGES[(key, fx, fy)] = image
+    fig.figimage(image, ix, iy, origin="upper", zorder=5)
 
 
 def _flat_ticks(ax, st: _Style, grid: str | None = None) -> None:
@@ -712,11 +821,11 @@ def draw_technical(fig: Figure, report) -> None:
                       bbox={"boxstyle": "square,pad=0.25", "edgecolor": "none",
                             "facecolor": UP if last_up else DOWN})
     if not st.small_chart:
-        handles = [Patch(facecolor=to_rgba(BAND, 0.15), edgecolor=to_rgba(BAND, 0.5),
-                         linewidth=st.thin, label="Bollinger (20, 2)"),
-                   _line_handle(SMA20, st, "SMA 20"), _line_handle(SMA50, st, "SMA 50")]
-        ax_p.legend(handles=handles, loc="upper left", fontsize=st.small, frameon=True,
-                    framealpha=0.85, edgecolor="none", ncols=3, handlelength=1.6)
+        _legend(ax_p, st, [("patch", to_rgba(BAND, 0.15), to_rgba(BAND, 0.5), st.thin,
+                            "Bollinger (20, 2)"),
+                           ("line", SMA20, st.line, "-", "SMA 20"),
+                           ("line", SMA50, st.line, "-", "SMA 50")],
+                loc="upper left", framealpha=0.85, ncols=3, handlelength=1.6)
 
     # volume panel
     for mask, color in ((up, UP), (~up, DOWN)):
@@ -745,10 +854,9 @@ def draw_technical(fig: Figure, report) -> None:
     ax_m.yaxis.set_major_locator(macd_loc)
     ax_m.yaxis.set_major_formatter(macd_fmt)
     if not st.small_chart:
-        ax_m.legend(handles=[_line_handle(MACD, st, "MACD (12, 26)"),
-                             _line_handle(SIGNAL, st, "Signal (9)")],
-                    loc="upper left", fontsize=st.small, frameon=True, framealpha=0.85,
-                    edgecolor="none", ncols=2, handlelength=1.6)
+        _legend(ax_m, st, [("line", MACD, st.line, "-", "MACD (12, 26)"),
+                           ("line", SIGNAL, st.line, "-", "Signal (9)")],
+                loc="upper left", framealpha=0.85, ncols=2, handlelength=1.6)
 
     for ax, hh, names in ((ax_p, heights[0], ("Price",)), (ax_v, heights[1], ("Volume", "Vol")),
                           (ax_r, heights[2], ("RSI (14)", "RSI")), (ax_m, heights[3], ("MACD",))):
@@ -776,10 +884,6 @@ def draw_technical(fig: Figure, report) -> None:
                   linewidth=st.thin, zorder=0.5)
     for ax in axes:
         _flat_ticks(ax, st, grid="both" if ax is ax_m else "y")
-
-
-def _line_handle(color, st: _Style, label: str) -> Line2D:
-    return Line2D([], [], color=color, linewidth=st.line, label=label)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1003,13 +1107,15 @@ def draw_liquidity(fig: Figure, report) -> None:
     ax = fig.add_axes(frame.rect(left, bottom, depth_w, plot_h))
     _style_axes(ax, st, grid_axis="both")
 
+    entries = []     # the legend's, in drawing order
     for p, cum, color, name in ((bid_p, bid_c, UP, "Bids"), (ask_p, ask_c, DOWN, "Asks")):
         ok = np.isfinite(p) & np.isfinite(cum)
         if not ok.any():
             continue
         xs, ys = _depth_steps(p[ok], cum[ok])
         ax.fill_between(xs, ys, color=color, alpha=0.22, linewidth=0)
-        ax.plot(xs, ys, color=color, linewidth=st.line, label=f"{name} (cumulative)")
+        ax.plot(xs, ys, color=color, linewidth=st.line)
+        entries.append(("line", color, st.line, "-", f"{name} (cumulative)"))
     ax.set_xlim(lo, hi)
     ax.set_ylim(0, depth_top)
 
@@ -1036,7 +1142,8 @@ def draw_liquidity(fig: Figure, report) -> None:
                         transform=ax.get_xaxis_transform(), ha="right" if inside else "left",
                         va="top")
 
-    ax.axvline(mid, color=INK, linewidth=st.thin * 1.4, linestyle="--", label="Mid")
+    ax.axvline(mid, color=INK, linewidth=st.thin * 1.4, linestyle="--")
+    entries.append(("line", INK, st.thin * 1.4, "--", "Mid"))
     ax.text(mid, 0.93, f"mid {_price_text(mid)}", transform=ax.get_xaxis_transform(),
             ha="center", va="top", fontsize=st.small, color=INK, fontweight="bold",
             bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "none",
@@ -1049,8 +1156,8 @@ def draw_liquidity(fig: Figure, report) -> None:
     ax.set_ylabel("Cumulative depth (quote)", fontsize=st.label, color=INK)
     ax.yaxis.set_label_coords(-(left_w + st.label_pad * _PX_PER_PT) / depth_w, 0.5)
     if not st.small_chart:
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.86), fontsize=st.small,
-                  frameon=True, framealpha=0.9, edgecolor="none", ncols=3, handlelength=1.6)
+        _legend(ax, st, entries, loc="upper center", anchor=(0.5, 0.86), framealpha=0.9,
+                ncols=3, handlelength=1.6)
     _flat_ticks(ax, st, grid="both")
 
     if show_bands:
@@ -1207,14 +1314,13 @@ def draw_statistics(fig: Figure, report) -> None:
                     ha=ha, va="center")
 
     if not st.small_chart:
-        handles = [Patch(color=UP, label="bullish (\u2265 +2%)"),
-                   Patch(color=FLAT, label="neutral"),
-                   Patch(color=DOWN, label="bearish (\u2264 \u22122%)")]
+        entries = [("patch", color, color, None, label)
+                   for color, label in ((UP, "bullish (\u2265 +2%)"), (FLAT, "neutral"),
+                                        (DOWN, "bearish (\u2264 \u22122%)"))]
         # the lowest rows are the worst changes: their bars leave the right side free,
         # unless every symbol rose, which frees the left side
         corner = "lower right" if not len(pct) or np.nan_to_num(pct[0]) < 0 else "lower left"
-        ax.legend(handles=handles, loc=corner, fontsize=st.small, frameon=True,
-                  framealpha=0.9, edgecolor="none")
+        _legend(ax, st, entries, loc=corner, framealpha=0.9)
     _flat_ticks(ax, st, grid="x")
 
 

@@ -24,7 +24,6 @@ import zlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.text import Text
 
 from binance_svc.render import charts
 
@@ -71,7 +70,7 @@ def _draw(draw, report, width: int, height: int) -> bytes:
         canvas.draw()
         return _png_bytes(np.asarray(canvas.buffer_rgba()), DPI)
     finally:
-        _release_renderer(fig, canvas)
+        charts.release_renderer(fig, canvas)
 
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -97,16 +96,6 @@ def _png_bytes(rgba: np.ndarray, dpi: int) -> bytes:
         _chunk(b"IDAT", zlib.compress(rows, COMPRESS_LEVEL)),
         _chunk(b"IEND", b""),
     ))
-
-
-def _release_renderer(fig: Figure, canvas: FigureCanvasAgg) -> None:
-    """Free the pixel buffer (36 MB at 3000 x 3000) now, not whenever the cyclic GC reaches
-    the figure: the canvas and every drawn Text (its private `_renderer`) hold the renderer.
-    The artists themselves, a few hundred kB, go with the figure's reference cycles."""
-    canvas.renderer = None
-    for text in fig.findobj(Text):
-        if getattr(text, "_renderer", None) is not None:
-            text._renderer = None
 
 
 def _keep_large_buffers_out_of_the_heap() -> bool:

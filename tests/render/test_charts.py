@@ -463,3 +463,44 @@ def test_flat_ticks_leave_no_tick_objects_to_draw(analysis):
     assert axes
     for ax in axes:
         assert len(ax.xaxis.get_major_ticks()) == len(ax.yaxis.get_major_ticks()) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# _legend: matplotlib's legend drawn once per size and pasted as an image must look like the
+# legend matplotlib draws on the axes, wherever it lands within a pixel
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("analysis", ["technical", "liquidity", "statistics"])
+@pytest.mark.parametrize("size", [(1200, 800), (1000, 700), (1333, 777), (3000, 1500)])
+def test_pasted_legends_look_like_matplotlibs(analysis, size, monkeypatch):
+    report = BUILDERS[analysis]()
+    charts._LEGEND_IMAGES.clear()
+    charts._LEGEND_SIZES.clear()
+    drawn = _chart_pixels(analysis, report, size).astype(int)     # draws each legend once
+    pasted = _chart_pixels(analysis, report, size).astype(int)    # pastes the kept images
+    assert charts._LEGEND_IMAGES, "no legend was kept"
+    assert np.array_equal(drawn, pasted)
+    monkeypatch.setattr(charts, "_legend", charts._mpl_legend)
+    reference = _chart_pixels(analysis, report, size).astype(int)
+    monkeypatch.setattr(charts, "_legend", lambda *args, **kwargs: None)
+    without = _chart_pixels(analysis, report, size).astype(int)
+    # the legends are there at all: the reference differs from a chart without them
+    assert (np.abs(reference - without).max(axis=2) > 64).sum() > 200
+    diff = np.abs(reference - pasted).max(axis=2)
+    # a label or a handle one pixel off, a missing entry or a frame in the wrong place
+    # differs by 100-250; blending text over the frame on a transparent canvas first, and
+    # then the whole over the chart, rounds differently by 2-8 (measured)
+    assert diff.max() <= 24, np.argwhere(diff > 24)[:10]
+    assert (diff > 8).sum() <= 0.0001 * diff.size
+
+
+def test_legends_are_kept_per_sub_pixel_offset_and_bounded():
+    report = BUILDERS["technical"]()
+    charts._LEGEND_IMAGES.clear()
+    for width in range(1100, 1100 + 2 * charts._MAX_LEGENDS, 3):
+        _chart_pixels("technical", report, (width, 800))
+        assert len(charts._LEGEND_IMAGES) <= charts._MAX_LEGENDS
+        assert len(charts._LEGEND_SIZES) <= charts._MAX_LEGENDS
+    for image in charts._LEGEND_IMAGES.values():
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 4
+        assert not image.flags.writeable
