@@ -10,6 +10,7 @@ lines up), ``%`` for ``*_pct`` keys, ``bps`` for ``*_bps`` keys, an em dash for 
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -163,6 +164,18 @@ def _pairs(mapping: dict) -> list[tuple[str, str]]:
     return [(str(k), text(py_value(v))) for k, v in mapping.items()]
 
 
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z")
+
+
+def _card_text(text: str) -> str:
+    """A card's text; a timestamp may break after its "T" (a card is ~170 px wide: the
+    browser broke "2026-11-21T01:00:00Z" inside the date), and nowhere else."""
+    if _TIMESTAMP.fullmatch(text):
+        date, time = text.split("T", 1)
+        return Markup(f'<span class="stamp">{escape(date)}T<wbr>{escape(time)}</span>')
+    return text
+
+
 def _summary_parts(summary: dict) -> dict:
     """Scalars become cards; dicts a key/value table; lists of dicts a small table."""
     cards, blocks = [], []
@@ -177,7 +190,8 @@ def _summary_parts(summary: dict) -> dict:
             blocks.append({"label": humanize(key), "key": key, **_small_table(value)})
         else:
             cards.append({"label": humanize(key), "key": key,
-                          "text": format_value(value, key, units=True), "tone": _tone(value)})
+                          "text": _card_text(format_value(value, key, units=True)),
+                          "tone": _tone(value)})
     return {"cards": cards, "blocks": blocks}
 
 

@@ -152,6 +152,21 @@ def test_summary_cards_and_nested_tables():
     assert "no" in liq.xpath("//section[@aria-label='Slippage']//td/text()")
 
 
+def test_a_timestamp_card_breaks_only_after_its_t():
+    summary = {"first_open_time": pd.Timestamp("2026-11-21T01:00:00Z"), "note": "a<b>T"}
+    body = render_html(technical(summary=summary), CTX)
+    doc = parse(body)
+    values = doc.xpath("//div[@class='card']//*[contains(@class, 'card-value')]")
+    # the text a reader sees and copies is the timestamp, unchanged
+    assert [v.text_content() for v in values] == ["2026-11-21T01:00:00Z", "a<b>T"]
+    stamp = values[0].xpath(".//span[@class='stamp']")[0]
+    assert [child.tag for child in stamp] == ["wbr"] and stamp.text == "2026-11-21T"
+    assert not values[1].xpath(".//wbr")            # only a timestamp gets the break
+    assert b"a&lt;b&gt;T" in body                    # and anything else is still escaped
+    css = (Path(html_renderer.__file__).parent / "static" / "report.css").read_text()
+    assert ".card-value .stamp { overflow-wrap: normal; }" in css
+
+
 def test_extra_tables_with_csv_links():
     doc = parse(render_html(correlation(), CTX))
     assert len(doc.xpath("//table[contains(@class, 'data')]")) == 2
