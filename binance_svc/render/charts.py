@@ -293,8 +293,6 @@ def release_renderer(fig: Figure, canvas: FigureCanvasAgg) -> None:
 
 # A legend entry: ("line", colour, linewidth, linestyle, label) or
 # ("patch", facecolour, edgecolour, linewidth, label). Plain values, so an entry list is a key.
-LegendEntry = tuple
-
 _LEGEND_PAD = 0.5                  # matplotlib's borderaxespad, in font sizes
 _LEGEND_CODES = {"upper left": "NW", "upper right": "NE", "upper center": "N",
                  "lower left": "SW", "lower right": "SE", "lower center": "S"}
