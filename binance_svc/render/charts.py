@@ -22,7 +22,7 @@ import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -296,50 +296,60 @@ def release_renderer(fig: Figure, canvas: FigureCanvasAgg) -> None:
 _LEGEND_PAD = 0.5                  # matplotlib's borderaxespad, in font sizes
 _LEGEND_CODES = {"upper left": "NW", "upper right": "NE", "upper center": "N",
                  "lower left": "SW", "lower right": "SE", "lower center": "S"}
-_LEGEND_SIZES: dict = {}           # legend key -> (width, height) in pixels
-_LEGEND_IMAGES: dict = {}          # (legend key, x fraction, y fraction) -> RGBA array
+_LEGEND_SIZES: dict = {}           # _LegendSpec -> (width, height) in pixels
+_LEGEND_IMAGES: dict = {}          # (_LegendSpec, x fraction, y fraction) -> RGBA array
 _MAX_LEGENDS = 64                  # each cache is emptied when full
 
 
-def _legend_handles(entries) -> list:
-    handles = []
-    for kind, *spec, label in entries:
-        if kind == "patch":
-            face, edge, width = spec
-            handles.append(Patch(facecolor=face, edgecolor=edge, linewidth=width, label=label))
-        else:
-            color, width, style = spec
-            handles.append(Line2D([], [], color=color, linewidth=width, linestyle=style,
-                                  label=label))
-    return handles
+class _LegendSpec(NamedTuple):
+    """Everything a legend's pixels depend on but its position: a cache key."""
+    entries: tuple
+    fontsize: float
+    ncols: int
+    framealpha: float
+    handlelength: float | None
+    dpi: float
 
+    def handles(self) -> list:
+        handles = []
+        for kind, *spec, label in self.entries:
+            if kind == "patch":
+                face, edge, width = spec
+                handles.append(Patch(facecolor=face, edgecolor=edge, linewidth=width,
+                                     label=label))
+            else:
+                color, width, style = spec
+                handles.append(Line2D([], [], color=color, linewidth=width, linestyle=style,
+                                      label=label))
+        return handles
 
-def _legend_kwargs(key) -> dict:
-    _entries, fontsize, ncols, framealpha, handlelength, _dpi = key
-    kwargs = {"fontsize": fontsize, "ncols": ncols, "frameon": True, "framealpha": framealpha,
-              "edgecolor": "none", "borderaxespad": _LEGEND_PAD}
-    if handlelength is not None:
-        kwargs["handlelength"] = handlelength
-    return kwargs
+    def kwargs(self) -> dict:
+        kwargs = {"fontsize": self.fontsize, "ncols": self.ncols, "frameon": True,
+                  "framealpha": self.framealpha, "edgecolor": "none",
+                  "borderaxespad": _LEGEND_PAD}
+        if self.handlelength is not None:
+            kwargs["handlelength"] = self.handlelength
+        return kwargs
 
 
 def _mpl_legend(ax, st: _Style, entries, *, loc: str, anchor=None, ncols: int = 1,
                 framealpha: float = 0.85, handlelength: float | None = None) -> None:
     """matplotlib's own legend on the axes: what _legend draws, and the tests' reference."""
-    key = (tuple(entries), st.small, ncols, framealpha, handlelength, ax.figure.dpi)
-    kwargs = _legend_kwargs(key)
+    spec = _LegendSpec(tuple(entries), st.small, ncols, framealpha, handlelength,
+                       ax.figure.dpi)
+    kwargs = spec.kwargs()
     if anchor is not None:
         kwargs["bbox_to_anchor"] = anchor
-    ax.legend(handles=_legend_handles(entries), loc=loc, **kwargs)
+    ax.legend(handles=spec.handles(), loc=loc, **kwargs)
 
 
-def _legend_figure(key, x: float, y: float):
+def _legend_figure(spec: _LegendSpec, x: float, y: float):
     """A transparent figure holding only the legend, its lower-left corner at (x, y) px."""
-    fig = Figure(figsize=(1, 1), dpi=key[-1], facecolor="none")
+    fig = Figure(figsize=(1, 1), dpi=spec.dpi, facecolor="none")
     canvas = FigureCanvasAgg(fig)
-    legend = fig.legend(handles=_legend_handles(key[0]), loc="lower left",
+    legend = fig.legend(handles=spec.handles(), loc="lower left",
                         bbox_to_anchor=(x, y), bbox_transform=IdentityTransform(),
-                        **{**_legend_kwargs(key), "borderaxespad": 0})
+                        **{**spec.kwargs(), "borderaxespad": 0})
     box = legend.get_window_extent(canvas.get_renderer())
     return fig, canvas, box
 
@@ -356,16 +366,16 @@ def _legend(ax, st: _Style, entries, *, loc: str, anchor=None, ncols: int = 1,
     `Bbox.anchored` inside the axes or the anchor point, padded by borderaxespad), above the
     axes. The tests compare every chart's pixels with matplotlib's legend (`_mpl_legend`)."""
     fig = ax.figure
-    key = (tuple(entries), st.small, ncols, framealpha, handlelength, fig.dpi)
-    size = _LEGEND_SIZES.get(key)
+    spec = _LegendSpec(tuple(entries), st.small, ncols, framealpha, handlelength, fig.dpi)
+    size = _LEGEND_SIZES.get(spec)
     if size is None:
-        side, canvas, box = _legend_figure(key, 0.0, 0.0)
+        side, canvas, box = _legend_figure(spec, 0.0, 0.0)
         release_renderer(side, canvas)
         size = (box.width, box.height)
         if len(_LEGEND_SIZES) >= _MAX_LEGENDS:
             _LEGEND_SIZES.clear()
-        _LEGEND_SIZES[key] = size
-    pad = _LEGEND_PAD * st.small * fig.dpi / 72
+        _LEGEND_SIZES[spec] = size
+    pad = _LEGEND_PAD * spec.fontsize * spec.dpi / 72
     if anchor is None:
         parent = ax.bbox
     else:
@@ -374,9 +384,9 @@ def _legend(ax, st: _Style, entries, *, loc: str, anchor=None, ncols: int = 1,
                                                     container=parent.padded(-pad)).p0
     ix, iy = math.floor(x0), math.floor(y0)
     fx, fy = round(x0 - ix, 2), round(y0 - iy, 2)
-    image = _LEGEND_IMAGES.get((key, fx, fy))
+    image = _LEGEND_IMAGES.get((spec, fx, fy))
     if image is None:
-        side, canvas, box = _legend_figure(key, fx, fy)
+        side, canvas, box = _legend_figure(spec, fx, fy)
         side.set_size_inches(math.ceil(box.x1) / side.dpi, math.ceil(box.y1) / side.dpi)
         canvas.draw()
         image = np.array(canvas.buffer_rgba())
@@ -384,7 +394,7 @@ def _legend(ax, st: _Style, entries, *, loc: str, anchor=None, ncols: int = 1,
         image.flags.writeable = False
         if len(_LEGEND_IMAGES) >= _MAX_LEGENDS:
             _LEGEND_IMAGES.clear()
-        _LEGEND_IMAGES[(key, fx, fy)] = image
+        _LEGEND_IMAGES[(spec, fx, fy)] = image
     fig.figimage(image, ix, iy, origin="upper", zorder=5)
 
 
