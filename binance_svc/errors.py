@@ -1,7 +1,7 @@
 """Errors the service answers with, as data: status, code, message, param.
 
 Nothing here knows Flask; `web/` turns an ApiError into a response in the negotiated format.
-The codes are the ones of API.md ("Errors").
+The codes are the ones of docs/api.md ("Errors").
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ INTERVAL_MS = {
     "8h": 8 * _HOUR, "12h": 12 * _HOUR, "1d": _DAY, "3d": 3 * _DAY, "1w": 7 * _DAY,
     "1M": 30 * _DAY,
 }
-# Time to live of cached klines by interval (API.md: 1m -> 10 s ... 1d -> 300 s): a candle
+# Time to live of cached klines by interval (docs/api.md: 1m -> 10 s ... 1d -> 300 s): a candle
 # changes every trade, but nobody needs a 1 d chart fresher than five minutes.
 DEFAULT_KLINES_TTL = {"1s": 1, "1m": 10, "3m": 15, "5m": 20, "15m": 30, "30m": 45, "1h": 60,
                       "2h": 90, "4h": 120, "6h": 150, "8h": 180, "12h": 240, "1d": 300,

@@ -1,4 +1,4 @@
-"""Return correlation and per-asset / portfolio risk (API.md, "Correlation").
+"""Return correlation and per-asset / portfolio risk (docs/api.md, "Correlation").
 
 Closes are joined on open time before taking returns, so every return spans the same
 candles for every symbol (a gap in one symbol drops that time for all, never shifts rows).
@@ -12,7 +12,7 @@ import pandas as pd
 
 from .report import Report
 
-# Crypto trades 24/7, so a year is 365 days of candles. API.md rounds 1w to 52.143; we use
+# Crypto trades 24/7, so a year is 365 days of candles. docs/api.md rounds 1w to 52.143; we use
 # the exact 365/7 (52.142857...), which agrees to the stated precision.
 PERIODS_PER_YEAR = {
     "1s": 365 * 86400, "1m": 365 * 1440, "3m": 365 * 480, "5m": 365 * 288,

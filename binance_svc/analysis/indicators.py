@@ -1,6 +1,6 @@
 """Technical indicators as small pure functions over a price Series.
 
-Conventions follow StockCharts ChartSchool and TA-Lib (API.md, "What each analysis computes"),
+Conventions follow StockCharts ChartSchool and TA-Lib (docs/api.md, "What each analysis computes"),
 so a user can check any number against either. Every function returns values aligned to the
 input index, NaN while the indicator warms up, and never raises for a series shorter than its
 period (the result is then all NaN). Inputs must be NaN-free.
@@ -48,7 +48,7 @@ def rsi(close: pd.Series, period: int = 14) -> pd.Series:
 
 def macd(close: pd.Series, fast: int = 12, slow: int = 26, signal: int = 9) -> pd.DataFrame:
     """MACD line, its signal (EMA of the line, seeded with the SMA of its first `signal`
-    defined values) and histogram. Each EMA is seeded from the first closes, as API.md says
+    defined values) and histogram. Each EMA is seeded from the first closes, as docs/api.md says
     (TA-Lib's MACD instead seeds the fast EMA later, to line it up with the slow one)."""
     for p in (fast, slow, signal):
         _check_period(p)

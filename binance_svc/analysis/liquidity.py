@@ -1,4 +1,4 @@
-"""Order-book spread, depth bands, imbalance and slippage (API.md, "Liquidity")."""
+"""Order-book spread, depth bands, imbalance and slippage (docs/api.md, "Liquidity")."""
 from __future__ import annotations
 
 import math

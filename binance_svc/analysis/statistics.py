@@ -1,4 +1,4 @@
-"""24 h market statistics and a sentiment label for a watch list (API.md, "Market statistics")."""
+"""24 h market statistics and a sentiment label for a watch list (docs/api.md, "Market statistics")."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Tradable symbols, for discovery and validation (API.md, "Symbols")."""
+"""Tradable symbols, for discovery and validation (docs/api.md, "Symbols")."""
 from __future__ import annotations
 
 import pandas as pd

@@ -1,6 +1,6 @@
 """The renderer registry: one small record per format, and the context every renderer reads.
 
-Negotiation as data (DESIGN.md): a view picks a format with `negotiate.choose_format`, then asks
+Negotiation as data (docs/design.md): a view picks a format with `negotiate.choose_format`, then asks
 `REGISTRY[fmt]` for bytes and `content_type(fmt)` for the header. Errors go through the same
 records; png has no error picture, so its `render_error` is the JSON one (use `render_error`,
 which also returns the matching Content-Type).

@@ -1,4 +1,4 @@
-"""Report -> the JSON envelope of API.md, key order as documented.
+"""Report -> the JSON envelope of docs/api.md, key order as documented.
 
 Speed matters here (a 1,000 x 22 table on every uncached request), and the stdlib encoder spends
 most of its time on per-cell dict and key handling. So the rows are written column-wise: each

@@ -1,6 +1,6 @@
 """Which format to answer in: ``?format=`` first, then ``Accept`` with q-values, else 406.
 
-A pure function of two strings, so the whole matrix is tested without a request (API.md,
+A pure function of two strings, so the whole matrix is tested without a request (docs/api.md,
 "Formats and negotiation"). Accept is parsed here rather than with Werkzeug because the contract
 is stricter than Werkzeug about bad q-values (``q=nan``, ``q=inf`` and ``q=-1`` must drop the
 entry) and ranks a format by the *most specific* range that matches it (RFC 9110 12.5.1), so

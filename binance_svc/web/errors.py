@@ -1,4 +1,4 @@
-"""Every error becomes API.md's error document in the negotiated format: no HTML error pages
+"""Every error becomes docs/api.md's error document in the negotiated format: no HTML error pages
 from Werkzeug, no tracebacks, no upstream internals."""
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of every path, parameter, format and error (served at /openapi.json).
 
 Built from the same resource table as the routes, so a new parameter shows up here too; the
-schemas of the tables follow API.md. A test validates it and calls every documented path.
+schemas of the tables follow docs/api.md. A test validates it and calls every documented path.
 """
 from __future__ import annotations
 

@@ -237,6 +237,6 @@ def test_periods_per_year():
     assert PERIODS_PER_YEAR["1h"] == 8760 and PERIODS_PER_YEAR["1d"] == 365
     assert PERIODS_PER_YEAR["1m"] == 525_600 and PERIODS_PER_YEAR["1s"] == 31_536_000
     assert PERIODS_PER_YEAR["1M"] == 12
-    assert round(PERIODS_PER_YEAR["1w"], 3) == 52.143     # API.md's figure, rounded
+    assert round(PERIODS_PER_YEAR["1w"], 3) == 52.143     # docs/api.md's figure, rounded
     assert set(PERIODS_PER_YEAR) == set("1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M"
                                         .split())

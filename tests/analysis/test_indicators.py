@@ -73,7 +73,7 @@ def test_bollinger_matches_talib(closes):
 
 def talib_macd_as_api_defines_it(x: np.ndarray):
     """TA-Lib's MACD seeds its fast EMA with the SMA of closes 14..25 (so both EMAs start at
-    index 25) where API.md seeds it with closes 0..11; so the reference is built from
+    index 25) where docs/api.md seeds it with closes 0..11; so the reference is built from
     talib.EMA pieces: EMA12 - EMA26 of the closes, then EMA9 of that line from its first
     defined value (index 25), which seeds the signal with the SMA of its first 9 values."""
     line = talib.EMA(x, 12) - talib.EMA(x, 26)

@@ -242,7 +242,7 @@ def test_worker_recycling_does_not_refetch_what_is_cached(start_service, upstrea
 
 
 # Order books are the dear part of the watch list. A book of the default depth 500 weighs 25 and
-# API.md keeps it 2 s: ten books cost 250 weight every 2 s in *each* worker that is asked for
+# docs/api.md keeps it 2 s: ten books cost 250 weight every 2 s in *each* worker that is asked for
 # them, so no cache (per worker or shared) keeps liquidity-heavy traffic under 5 % of the
 # minute; the burst above leaves books out for that reason. The guarantee for books is the
 # weight guard: with UPSTREAM_WEIGHT_SHARE=0.05 the service itself stops at 5 % of the minute,

@@ -1,4 +1,4 @@
-"""Faults are contained: whatever the upstream does, a client gets API.md's error document with
+"""Faults are contained: whatever the upstream does, a client gets docs/api.md's error document with
 a 502/503/504 (or, where a copy is cached, that copy marked stale), in bounded time; never a 500,
 a traceback or an upstream URL.
 
@@ -124,7 +124,7 @@ def test_fault_without_a_copy_is_an_error_document(service, upstream, fault, res
     elapsed = time.monotonic() - t0
     assert_contained(resp, upstream)
     assert_error_document(resp, statuses, code)
-    # API.md: a timeout is a 504 within BINANCE_TIMEOUT + 1 s; the other faults fail at once
+    # docs/api.md: a timeout is a 504 within BINANCE_TIMEOUT + 1 s; the other faults fail at once
     # (5 s leaves room for a loaded CI machine).
     assert elapsed <= (TIMEOUT + 1.0 if fault == "timeout" else 5.0), f"{elapsed:.2f} s"
     if fault == "timeout":

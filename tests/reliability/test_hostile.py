@@ -191,7 +191,7 @@ def test_hostile_request_is_a_clear_4xx(service, upstream, conn_request, strict_
     assert doc["message"] and len(doc["message"]) < 1000, doc
     text = body.decode("utf-8", "replace")
     # A value the client sent may be echoed inside a JSON string (JSON escaping is enough for
-    # application/json, API.md asks for escaping in HTML, XML and CSV: tested below).
+    # application/json, docs/api.md asks for escaping in HTML, XML and CSV: tested below).
     assert "Traceback" not in text, text[:300]
     assert f"127.0.0.1:{upstream.port}" not in text and "api/v3" not in text, text[:300]
     # Validation comes before any upstream call (an unknown symbol costs the symbol list only).

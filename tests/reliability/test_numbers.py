@@ -154,7 +154,7 @@ def test_flat_market_gives_defined_indicators(service, upstream, strict_json):
         check_no_garbage(fmt, service.get(_with(target, fmt), timeout=60), strict_json)
     doc = service.get(target).json()
     last = doc["rows"][-1]
-    assert last["rsi_14"] == 50, last                  # API.md: no movement at all gives 50
+    assert last["rsi_14"] == 50, last                  # docs/api.md: no movement at all gives 50
     assert last["macd"] == 0 and last["bb_bandwidth"] == 0, last
     assert last["bb_percent_b"] is None or isinstance(last["bb_percent_b"], float), last
     corr = "/api/v1/analysis/correlation?symbols=DOTUSDT,LTCUSDT&interval=1h&limit=100"

@@ -1,4 +1,4 @@
-"""The JSON envelope (API.md, "The JSON envelope")."""
+"""The JSON envelope (docs/api.md, "The JSON envelope")."""
 import json
 from datetime import datetime, timezone
 

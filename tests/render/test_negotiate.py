@@ -1,4 +1,4 @@
-"""Format negotiation as the contract states it (API.md, "Formats and negotiation"), and the
+"""Format negotiation as the contract states it (docs/api.md, "Formats and negotiation"), and the
 renderer registry the chosen format is looked up in."""
 import pandas as pd
 import pytest

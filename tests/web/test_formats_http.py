@@ -1,4 +1,4 @@
-"""Every resource in every format it speaks, read the way its users read it (API.md, "Formats
+"""Every resource in every format it speaks, read the way its users read it (docs/api.md, "Formats
 and negotiation", "The JSON envelope", "Errors"): pandas on the CSV and the XML, lxml on the
 XML and the HTML, the PNG header for the chart size. What each format says is compared with
 the JSON of the same URL, which the response cache makes the very same data.

@@ -1,5 +1,5 @@
 """/health (liveness: never calls upstream) and /health/ready (readiness: upstream reachable
-and not rate-banned), and what a client sees while Binance rate-limits us (API.md: "Caching
+and not rate-banned), and what a client sees while Binance rate-limits us (docs/api.md: "Caching
 and upstream etiquette", "Errors")."""
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def test_rate_limit_error_in_the_negotiated_format(client, demo):
 
 
 def test_rate_limit_with_an_older_copy_serves_it_stale(app_factory):
-    """API.md: when upstream fails and the cache holds an older copy, serve it marked stale
+    """docs/api.md: when upstream fails and the cache holds an older copy, serve it marked stale
     (Warning 110, stale: true, a warning in words) instead of an error."""
     app = app_factory(CACHE_TTL_TICKER="0")   # every request goes upstream; the last answer
     client = app.test_client()                # stays in the cache as the stale copy

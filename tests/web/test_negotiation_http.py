@@ -1,4 +1,4 @@
-"""Format negotiation over real requests through the app (API.md, "Formats and negotiation",
+"""Format negotiation over real requests through the app (docs/api.md, "Formats and negotiation",
 "Errors", "Caching and upstream etiquette"), plus the legacy and form redirects and the
 errors of routing (404, 405).
 

@@ -1,5 +1,5 @@
 """Bad parameters are a 400 naming the parameter, the value and what is allowed -- before any
-upstream call (API.md, "Parameters"; DESIGN.md: "400/404 before any upstream call").
+upstream call (docs/api.md, "Parameters"; docs/design.md: "400/404 before any upstream call").
 
 Each case runs on a fresh app, so the demo market's request counters start at zero and show
 exactly what the request cost upstream: nothing at all for a 400, and only the exchangeInfo

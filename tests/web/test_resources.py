@@ -1,4 +1,4 @@
-"""The five resources answer correct JSON on the demo market (API.md: "The JSON envelope",
+"""The five resources answer correct JSON on the demo market (docs/api.md: "The JSON envelope",
 "Parameters", "What each analysis computes").
 
 Every body is read with a json.loads that refuses NaN/Infinity. Numbers are checked against
@@ -274,7 +274,7 @@ def test_technical_limit_keeps_the_last_candles_of_the_window(module_client, str
 
 
 def test_technical_indicators_of_a_candle_do_not_depend_on_limit(module_client, strict_json):
-    """Indicators are computed over everything fetched (API.md), so ?limit= only decides how
+    """Indicators are computed over everything fetched (docs/api.md), so ?limit= only decides how
     many rows are shown, never their values (a regression test: they once were computed over
     limit+200 candles, and the MACD signal moved ~1e-4 with limit)."""
     url = "/api/v1/analysis/technical/BTCUSDT"
