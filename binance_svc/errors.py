@@ -80,3 +80,9 @@ class UpstreamTimeout(UpstreamError):
 class InternalError(ApiError):
     status = 500
     code = "internal_error"
+
+
+# Every code a client can meet (the OpenAPI document's enum).
+CODES = [cls.code for cls in (InvalidParameter, UnknownFormat, NotAcceptable, UnknownSymbol,
+                              NotFound, MethodNotAllowed, UpstreamRateLimited,
+                              UpstreamUnavailable, UpstreamTimeout, InternalError)]

@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from .report import Report
+from ..report import Report
+from ..spec import NUMBER, STRING, columns, names
 
 # Crypto trades 24/7, so a year is 365 days of candles. docs/api.md rounds 1w to 52.143; we use
 # the exact 365/7 (52.142857...), which agrees to the stated precision.
@@ -20,8 +21,16 @@ PERIODS_PER_YEAR = {
     "6h": 365 * 4, "8h": 365 * 3, "12h": 365 * 2, "1d": 365, "3d": 365 / 3,
     "1w": 365 / 7, "1M": 12,
 }
-ASSET_COLUMNS = ["symbol", "annualized_return", "annualized_volatility", "sharpe",
-                 "max_drawdown", "beta"]
+MATRIX_COLUMNS = columns(("symbol", STRING, "The row's symbol; one column per symbol follows"))
+ASSET_TABLE_COLUMNS = columns(
+    ("symbol", STRING, "The symbol"),
+    ("annualized_return", NUMBER, "Mean log return × periods per year"),
+    ("annualized_volatility", NUMBER, "Sample std of log returns × √(periods per year)"),
+    ("sharpe", NUMBER, "annualized_return / annualized_volatility (risk-free rate 0)"),
+    ("max_drawdown", NUMBER, "Worst close / running peak − 1 (≤ 0)"),
+    ("beta", NUMBER, "cov(returns, benchmark) / var(benchmark)"),
+)
+ASSET_COLUMNS = names(ASSET_TABLE_COLUMNS)
 
 
 def correlation_report(klines_by_symbol: dict[str, pd.DataFrame], *, params: dict,

@@ -6,10 +6,21 @@ import math
 import numpy as np
 import pandas as pd
 
-from .report import Report
+from ..report import Report
+from ..spec import NUMBER, STRING, columns, names
 
-COLUMNS = ["side", "price", "quantity", "notional", "cum_quantity", "cum_notional",
-           "distance_bps"]
+LEVEL_COLUMNS = columns(
+    ("side", STRING, "bid or ask"),
+    ("price", NUMBER, "Price of the level", "quote asset"),
+    ("quantity", NUMBER, "Quantity offered at the level", "base asset"),
+    ("notional", NUMBER, "price × quantity", "quote asset"),
+    ("cum_quantity", NUMBER, "Quantity of this level and every better one on its side",
+     "base asset"),
+    ("cum_notional", NUMBER, "Notional of this level and every better one on its side",
+     "quote asset"),
+    ("distance_bps", NUMBER, "(price − mid) / mid × 10⁴; negative for bids", "bps"),
+)
+COLUMNS = names(LEVEL_COLUMNS)
 BANDS_BPS = (10, 50, 100, 200)
 _EPS_BPS = 1e-9   # bands are inclusive; absorb float rounding of a level exactly on the edge
 

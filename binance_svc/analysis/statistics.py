@@ -6,11 +6,26 @@ import math
 import numpy as np
 import pandas as pd
 
-from .report import Report
+from ..report import Report
+from ..spec import INTEGER, NUMBER, STRING, columns, names
 
-COLUMNS = ["symbol", "last_price", "open_price", "high", "low", "price_change",
-           "price_change_pct", "weighted_avg_price", "volume", "quote_volume", "trades",
-           "range_pct", "close_position", "sentiment"]
+TICKER_COLUMNS = columns(
+    ("symbol", STRING, "The symbol"),
+    ("last_price", NUMBER, "Last trade price", "quote asset"),
+    ("open_price", NUMBER, "Price 24 h ago", "quote asset"),
+    ("high", NUMBER, "Highest price in 24 h", "quote asset"),
+    ("low", NUMBER, "Lowest price in 24 h", "quote asset"),
+    ("price_change", NUMBER, "last_price − open_price", "quote asset"),
+    ("price_change_pct", NUMBER, "price_change / open_price × 100", "%"),
+    ("weighted_avg_price", NUMBER, "Volume-weighted average price of 24 h", "quote asset"),
+    ("volume", NUMBER, "Volume traded in 24 h", "base asset"),
+    ("quote_volume", NUMBER, "Volume traded in 24 h", "quote asset"),
+    ("trades", INTEGER, "Number of trades in 24 h"),
+    ("range_pct", NUMBER, "(high − low) / low × 100", "%"),
+    ("close_position", NUMBER, "(last − low) / (high − low), 0 to 1"),
+    ("sentiment", STRING, "bullish (≥ +2 %), bearish (≤ −2 %) or neutral"),
+)
+COLUMNS = names(TICKER_COLUMNS)
 SENTIMENT_PCT = 2.0   # the ±2 % rule, inclusive at the bounds
 
 

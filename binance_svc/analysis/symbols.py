@@ -3,9 +3,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .report import Report
+from ..report import Report
+from ..spec import STRING, columns, names
 
-COLUMNS = ["symbol", "base_asset", "quote_asset", "status"]
+SYMBOL_COLUMNS = columns(
+    ("symbol", STRING, "The symbol, e.g. BTCUSDT"),
+    ("base_asset", STRING, "The asset bought and sold, e.g. BTC"),
+    ("quote_asset", STRING, "The asset prices are in, e.g. USDT"),
+    ("status", STRING, "Binance's trading status, e.g. TRADING or BREAK"),
+)
+COLUMNS = names(SYMBOL_COLUMNS)
 
 
 def symbols_report(symbols: pd.DataFrame, *, params: dict, quote: str | None = None,

@@ -11,7 +11,8 @@ import pandas as pd
 
 from ..settings import INTERVAL_MS
 from . import indicators
-from .report import Report, utcnow
+from ..report import Report, utcnow
+from ..spec import INTEGER, NUMBER, TIME, columns, names
 
 # Candles the upstream layer fetches before the window asked for, so that every returned row
 # has every indicator: SMA50 needs 49 earlier candles and the MACD signal 33, and the EMA and
@@ -20,11 +21,36 @@ from .report import Report, utcnow
 # depend on where the fetch happened to start.
 WARMUP_CANDLES = 200
 
-CANDLE_COLUMNS = ["open_time", "close_time", "open", "high", "low", "close", "volume",
-                  "quote_volume", "trades"]
-INDICATOR_COLUMNS = ["sma_20", "sma_50", "ema_12", "ema_26", "rsi_14", "macd", "macd_signal",
-                     "macd_hist", "bb_middle", "bb_upper", "bb_lower", "bb_percent_b",
-                     "bb_bandwidth"]
+CANDLE_TABLE_COLUMNS = columns(
+    ("open_time", TIME, "When the candle opened (UTC)"),
+    ("close_time", TIME, "When the candle closes (UTC), open_time + interval − 1 ms"),
+    ("open", NUMBER, "First trade price", "quote asset"),
+    ("high", NUMBER, "Highest trade price", "quote asset"),
+    ("low", NUMBER, "Lowest trade price", "quote asset"),
+    ("close", NUMBER, "Last trade price", "quote asset"),
+    ("volume", NUMBER, "Volume traded", "base asset"),
+    ("quote_volume", NUMBER, "Volume traded", "quote asset"),
+    ("trades", INTEGER, "Number of trades"),
+)
+INDICATOR_TABLE_COLUMNS = columns(
+    ("sma_20", NUMBER, "Simple moving average of 20 closes", "quote asset"),
+    ("sma_50", NUMBER, "Simple moving average of 50 closes", "quote asset"),
+    ("ema_12", NUMBER, "Exponential moving average, span 12, SMA-seeded", "quote asset"),
+    ("ema_26", NUMBER, "Exponential moving average, span 26, SMA-seeded", "quote asset"),
+    ("rsi_14", NUMBER, "Wilder's relative strength index of 14 candles, 0 to 100"),
+    ("macd", NUMBER, "ema_12 − ema_26", "quote asset"),
+    ("macd_signal", NUMBER, "EMA 9 of macd, SMA-seeded", "quote asset"),
+    ("macd_hist", NUMBER, "macd − macd_signal", "quote asset"),
+    ("bb_middle", NUMBER, "Bollinger middle band: SMA 20", "quote asset"),
+    ("bb_upper", NUMBER, "bb_middle + 2 population standard deviations of 20 closes",
+     "quote asset"),
+    ("bb_lower", NUMBER, "bb_middle − 2 population standard deviations of 20 closes",
+     "quote asset"),
+    ("bb_percent_b", NUMBER, "(close − bb_lower) / (bb_upper − bb_lower)"),
+    ("bb_bandwidth", NUMBER, "(bb_upper − bb_lower) / bb_middle"),
+)
+CANDLE_COLUMNS = names(CANDLE_TABLE_COLUMNS)
+INDICATOR_COLUMNS = names(INDICATOR_TABLE_COLUMNS)
 COLUMNS = CANDLE_COLUMNS + INDICATOR_COLUMNS
 
 

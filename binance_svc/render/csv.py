@@ -16,7 +16,7 @@ from ..errors import InvalidParameter
 from .values import column_texts, plain_table, report_filename, row_pieces
 
 if TYPE_CHECKING:
-    from ..analysis.report import Report
+    from ..report import Report
     from ..errors import ApiError
     from .formats import RenderContext
 

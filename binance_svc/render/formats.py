@@ -1,16 +1,19 @@
-"""The renderer registry: one small record per format, and the context every renderer reads.
+"""The format registry: one small record per format, and the context every renderer reads.
 
-Negotiation as data (docs/design.md): a view picks a format with `negotiate.choose_format`, then asks
-`REGISTRY[fmt]` for bytes and `content_type(fmt)` for the header. Errors go through the same
-records; png has no error picture, so its `render_error` is the JSON one (use `render_error`,
-which also returns the matching Content-Type).
+Negotiation as data (docs/design.md): the record of a format holds its media types (the ones
+`negotiate.choose_format` matches), its label on HTML pages, its file extension, its renderers
+and which analyses it applies to; negotiation, the OpenAPI media types, the index and the
+HTML format links all read this table. A view picks a format, then asks `REGISTRY[fmt]` for
+bytes and `content_type(fmt)` for the header. Errors go through the same records; png has no
+error picture, so its `render_error` is the JSON one (use `render_error`, which also returns
+the matching Content-Type).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..analysis.report import Report
+from ..report import Report
 from ..errors import ApiError
 from . import csv as csv_renderer
 from . import html as html_renderer
@@ -47,6 +50,7 @@ class RenderContext:
     height: int = 800
     form: tuple[FormField, ...] = ()
     form_action: str = ""
+    chart: str | None = None             # PNG: the chart module (binance_svc/charts/<chart>.py)
     nav: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_NAV))
     version: str = ""
 
@@ -60,10 +64,18 @@ class Renderer:
     extension: str
     render: Callable[[Report, RenderContext], bytes]
     render_error: Callable[[ApiError, RenderContext], bytes]
+    label: str = ""                      # on HTML pages, e.g. "JSON"
+    aliases: tuple[str, ...] = ()        # other media types that name this format exactly
+    needs_chart: bool = False            # only for analyses with a chart module
+    description: str = ""                # in the OpenAPI document
 
     @property
     def content_type(self) -> str:
         return f"{self.media_type}; charset={self.charset}" if self.charset else self.media_type
+
+    def available(self, analysis) -> bool:
+        """Whether an analysis (binance_svc.spec.Analysis) is served in this format."""
+        return bool(analysis.chart) or not self.needs_chart
 
 
 def _render_png(report: Report, ctx: RenderContext) -> bytes:
@@ -74,18 +86,30 @@ def _render_png(report: Report, ctx: RenderContext) -> bytes:
 
 # application/json and application/xml carry their encoding themselves (JSON is UTF-8 by
 # RFC 8259, XML says so in its declaration), so a charset parameter would be noise.
+# The order is the server's preference when Accept ties.
 REGISTRY: dict[str, Renderer] = {r.format: r for r in (
     Renderer("json", "application/json", None, False, "json",
-             json_renderer.render_json, json_renderer.render_json_error),
+             json_renderer.render_json, json_renderer.render_json_error, "JSON",
+             description="The envelope: params, summary, warnings, columns and rows."),
     Renderer("html", "text/html", "utf-8", False, "html",
-             html_renderer.render_html, html_renderer.render_html_error),
+             html_renderer.render_html, html_renderer.render_html_error, "HTML",
+             description="A whole page: summary, chart, tables, form and format links."),
     Renderer("csv", "text/csv", "utf-8", False, "csv",
-             csv_renderer.render_csv, csv_renderer.render_csv_error),
+             csv_renderer.render_csv, csv_renderer.render_csv_error, "CSV",
+             description="The main table (or ?table=), header row first."),
     Renderer("xml", "application/xml", None, False, "xml",
-             xml_renderer.render_xml, xml_renderer.render_xml_error),
+             xml_renderer.render_xml, xml_renderer.render_xml_error, "XML",
+             aliases=("text/xml",), description="The envelope as XML, root <report>."),
     Renderer("png", "image/png", None, True, "png",
-             _render_png, json_renderer.render_json_error),
+             _render_png, json_renderer.render_json_error, "PNG", needs_chart=True,
+             description="The analysis' chart."),
 )}
+FORMATS: tuple[str, ...] = tuple(REGISTRY)
+
+
+def formats_for(analysis) -> tuple[str, ...]:
+    """The formats an analysis is served in, in the registry's order."""
+    return tuple(f for f, r in REGISTRY.items() if r.available(analysis))
 
 
 def content_type(fmt: str) -> str:

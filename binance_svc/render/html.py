@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 from .values import column_values, is_number_dtype, iso_utc, plain_table, py_value
 
 if TYPE_CHECKING:
-    from ..analysis.report import Report
+    from ..report import Report
     from ..errors import ApiError
     from .formats import RenderContext
 
@@ -30,7 +30,6 @@ STATIC_URL = "/static"
 DOCS_ASSETS_URL = "/docs/assets"
 SPEC_URL = "/openapi.json"
 NULL = "\u2014"  # em dash
-FORMAT_LABELS = {"json": "JSON", "html": "HTML", "csv": "CSV", "xml": "XML", "png": "PNG"}
 # Words the analyses use as labels, and the tone they are shown in.
 TONES = {**dict.fromkeys(("bullish", "bullish_cross", "up", "buy", "bid"), "pos"),
          **dict.fromkeys(("bearish", "bearish_cross", "down", "sell", "ask"), "neg"),
@@ -48,6 +47,11 @@ def _env() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True)
 
 
+def _format_labels() -> dict[str, str]:
+    from .formats import REGISTRY   # formats.py imports this module
+    return {fmt: r.label for fmt, r in REGISTRY.items()}
+
+
 def _page(template: str, ctx: RenderContext, **values) -> bytes:
     html = _env().get_template(template).render(
         nav=ctx.nav, version=ctx.version, static=STATIC_URL, **values)
@@ -60,7 +64,7 @@ def render_html(report: Report, ctx: RenderContext) -> bytes:
     csv_link = ctx.links.get("csv")
     return _page(
         "report.html", ctx, title=title, report=report, links=ctx.links,
-        format_labels=FORMAT_LABELS, params=_pairs(report.params or {}),
+        format_labels=_format_labels(), params=_pairs(report.params or {}),
         data_as_of=iso_utc(report.data_as_of, millis=False) or NULL,
         generated_at=iso_utc(report.generated_at, millis=False) or NULL,
         warnings=[str(w) for w in report.warnings],
@@ -83,7 +87,7 @@ def render_html_error(err: ApiError, ctx: RenderContext) -> bytes:
 
 def render_index(entries: list[dict], ctx: RenderContext) -> bytes:
     return _page("index.html", ctx, title="binance_svc", entries=entries,
-                 format_labels=FORMAT_LABELS, docs_url="/docs", spec_url=SPEC_URL)
+                 format_labels=_format_labels(), docs_url="/docs", spec_url=SPEC_URL)
 
 
 def render_docs_page(ctx: RenderContext) -> bytes:

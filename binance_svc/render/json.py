@@ -18,7 +18,7 @@ from .values import column_texts, iso_utc, plain_table, py_value, row_pieces, ta
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..analysis.report import Report
+    from ..report import Report
     from ..errors import ApiError
     from .formats import RenderContext
 

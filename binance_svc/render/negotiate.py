@@ -19,12 +19,13 @@ import re
 from dataclasses import dataclass
 
 from ..errors import InvalidParameter, NotAcceptable, UnknownFormat
+from .formats import FORMATS, REGISTRY
 
-FORMATS = ("json", "html", "csv", "xml", "png")
-MEDIA_TYPES = {"json": "application/json", "html": "text/html", "csv": "text/csv",
-               "xml": "application/xml", "png": "image/png"}
-# Media ranges that name a format exactly; text/xml is the older name of application/xml.
-_EXACT = {**{mt: fmt for fmt, mt in MEDIA_TYPES.items()}, "text/xml": "xml"}
+MEDIA_TYPES = {fmt: r.media_type for fmt, r in REGISTRY.items()}
+# Media ranges that name a format exactly (with aliases such as text/xml, the older name of
+# application/xml).
+_EXACT = {**{mt: fmt for fmt, mt in MEDIA_TYPES.items()},
+          **{alias: fmt for fmt, r in REGISTRY.items() for alias in r.aliases}}
 _MAJORS = {fmt: {mt.split("/")[0] for mt, f in _EXACT.items() if f == fmt} for fmt in FORMATS}
 
 _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"

@@ -40,7 +40,7 @@ from .json import envelope
 from .values import column_texts, plain_table, py_value, row_pieces
 
 if TYPE_CHECKING:
-    from ..analysis.report import Report
+    from ..report import Report
     from ..errors import ApiError
     from .formats import RenderContext
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from ..analysis.report import Provenance
+from ..report import Provenance
 from ..errors import UnknownSymbol, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from ..settings import INTERVAL_MS
 from .cache import Fetched, UpstreamCache

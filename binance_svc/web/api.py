@@ -1,4 +1,5 @@
-"""Routes: the five resources, the HTML form's redirects, and the old FastAPI URLs (308)."""
+"""Routes, all derived from the spec registry: one resource per analysis, the HTML form's
+redirects, and the old FastAPI URLs (308)."""
 from __future__ import annotations
 
 from urllib.parse import urlencode
@@ -6,26 +7,59 @@ from urllib.parse import urlencode
 from flask import Blueprint, redirect, request
 
 from ..errors import InvalidParameter, NotFound
-from ..render.negotiate import FORMATS
+from ..render.formats import FORMATS
+from ..spec import Analysis, Registry
 from . import params as p
-from .resources import RESOURCES
 from .respond import serve
 
-bp = Blueprint("api", __name__)
+
+def blueprint(registry: Registry) -> Blueprint:
+    """Every route of every analysis in `registry`."""
+    bp = Blueprint("api", __name__)
+    for analysis in registry:
+        _resource_routes(bp, analysis)
+    charts = {name: a for a in registry if a.legacy and a.chart
+              for name in (a.name, *a.legacy_names)}
+    if charts:
+        bp.add_url_rule("/api/v1/charts/<analysis_type>", endpoint="legacy_chart",
+                        view_func=lambda analysis_type: _legacy_chart(charts, analysis_type))
+    return bp
 
 
-def _route(name: str):
-    resource = RESOURCES[name]
-
+def _resource_routes(bp: Blueprint, analysis: Analysis) -> None:
     def view(**path_args):
-        return serve(resource, **path_args)
+        return serve(analysis, **path_args)
 
-    view.__name__ = f"{name}_view"
-    bp.add_url_rule(resource.path, endpoint=name, view_func=view, methods=["GET"])
+    bp.add_url_rule(analysis.path, endpoint=analysis.name, view_func=view, methods=["GET"])
+    if analysis.path_params:
+        # The HTML form cannot fill in a path segment: it submits ?symbol= to the path above.
+        bp.add_url_rule(analysis.form_action, endpoint=f"{analysis.name}_form",
+                        view_func=lambda: _form_redirect(analysis), methods=["GET"])
+    if analysis.legacy:
+        bp.add_url_rule(f"{analysis.path}/<fmt>", endpoint=f"legacy_{analysis.name}",
+                        view_func=lambda fmt, **path_args: _legacy(analysis, fmt, path_args),
+                        methods=["GET"])
 
 
-for _name in RESOURCES:
-    _route(_name)
+def _form_redirect(analysis: Analysis):
+    (param,) = analysis.path_params
+    raw = request.args.get(param.name)
+    if raw is None:
+        example = analysis.example_path
+        raise InvalidParameter(f"{param.name} is required: {example}, or "
+                               f"?{param.name}={example.rsplit('/', 1)[-1]} here.",
+                               param=param.name)
+    value = p.parse_param(param, raw.strip(), None, None)
+    rest = [(k, v) for k, v in request.args.items(multi=True) if k != param.name]
+    return redirect(f"{request.path}/{value}" + (("?" + urlencode(rest)) if rest else ""), 303)
+
+
+def _fill(analysis: Analysis, values: dict) -> str:
+    path = analysis.path
+    for param in analysis.path_params:
+        path = path.replace(f"<{param.name}>", p.parse_param(param, values[param.name], None,
+                                                             None))
+    return path
 
 
 def _query(**extra) -> str:
@@ -34,65 +68,20 @@ def _query(**extra) -> str:
     return ("?" + urlencode(items)) if items else ""
 
 
-# The HTML form cannot change a path segment: it submits ?symbol= to the collection URL.
-@bp.get("/api/v1/analysis/technical")
-@bp.get("/api/v1/market/liquidity")
-def symbol_form_redirect():
-    raw = request.args.get("symbol")
-    if raw is None:
-        raise InvalidParameter("symbol is required: /api/v1/analysis/technical/BTCUSDT, or "
-                               "?symbol=BTCUSDT here.", param="symbol")
-    symbol = p.symbol(raw.strip())
-    rest = [(k, v) for k, v in request.args.items(multi=True) if k != "symbol"]
-    return redirect(f"{request.path}/{symbol}" + (("?" + urlencode(rest)) if rest else ""), 303)
-
-
-# -- the original FastAPI version's URLs --------------------------------------------------------
-def _legacy(path: str, fmt: str):
+def _legacy(analysis: Analysis, fmt: str, path_args: dict):
     if fmt.lower() not in FORMATS:
         raise NotFound(f"There is no resource at {request.path[:200]!r}.")
-    return redirect(path + _query(format=fmt.lower()), 308)
+    return redirect(_fill(analysis, path_args) + _query(format=fmt.lower()), 308)
 
 
-@bp.get("/api/v1/market/statistics/<fmt>")
-def legacy_statistics(fmt):
-    return _legacy("/api/v1/market/statistics", fmt)
-
-
-@bp.get("/api/v1/analysis/technical/<symbol>/<fmt>")
-def legacy_technical(symbol, fmt):
-    return _legacy(f"/api/v1/analysis/technical/{p.symbol(symbol)}", fmt)
-
-
-@bp.get("/api/v1/analysis/correlation/<fmt>")
-def legacy_correlation(fmt):
-    return _legacy("/api/v1/analysis/correlation", fmt)
-
-
-@bp.get("/api/v1/market/liquidity/<symbol>/<fmt>")
-def legacy_liquidity(symbol, fmt):
-    return _legacy(f"/api/v1/market/liquidity/{p.symbol(symbol)}", fmt)
-
-
-_CHART_ALIASES = {"technical": "technical", "statistics": "statistics", "market": "statistics",
-                  "market_statistics": "statistics", "correlation": "correlation",
-                  "liquidity": "liquidity"}
-
-
-@bp.get("/api/v1/charts/<analysis_type>")
-def legacy_chart(analysis_type):
-    name = _CHART_ALIASES.get(analysis_type.lower())
-    if name is None:
+def _legacy_chart(charts: dict[str, Analysis], analysis_type: str):
+    analysis = charts.get(analysis_type.lower())
+    if analysis is None:
         raise NotFound(f"There is no chart {analysis_type[:40]!r}; charts: "
-                       + ", ".join(sorted(set(_CHART_ALIASES.values()))) + ".")
-    path = RESOURCES[name].path
-    if "<symbol>" in path:
-        symbol = p.symbol(request.args.get("symbol", "BTCUSDT"))
-        path = path.replace("<symbol>", symbol)
-    return redirect(path + _chart_query(), 308)
-
-
-def _chart_query() -> str:
-    items = [(k, v) for k, v in request.args.items(multi=True) if k not in ("symbol", "format")]
+                       + ", ".join(sorted({a.name for a in charts.values()})) + ".")
+    path = _fill(analysis, {p_.name: request.args.get(p_.name, p_.example)
+                            for p_ in analysis.path_params})
+    items = [(k, v) for k, v in request.args.items(multi=True)
+             if k != "format" and k not in {p_.name for p_ in analysis.path_params}]
     items.append(("format", "png"))
-    return "?" + urlencode(items)
+    return redirect(path + "?" + urlencode(items), 308)

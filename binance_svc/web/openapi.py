@@ -1,178 +1,149 @@
 """The OpenAPI 3.1 document of every path, parameter, format and error (served at /openapi.json).
 
-Built from the same resource table as the routes, so a new parameter shows up here too; the
-schemas of the tables follow docs/api.md. A test validates it and calls every documented path.
+Built from the spec registry (binance_svc/analyses.py) and the format registry, like the
+routes, so a new analysis, parameter, column or format shows up here with no edit; a test
+validates it, calls every documented path and checks it against docs/api.md.
 """
 from __future__ import annotations
 
-from ..settings import INTERVALS
-from .resources import RESOURCES
+from .. import errors
+from ..render.formats import REGISTRY, formats_for
+from ..spec import INTEGER, STRING, TIME, Analysis, Param, Registry
+from .respond import HEIGHT, WIDTH, allowed_query
 
-MEDIA = {"json": "application/json", "csv": "text/csv", "html": "text/html",
-         "xml": "application/xml", "png": "image/png"}
 NUM = {"type": ["number", "null"]}
-TIME = {"type": ["string", "null"], "format": "date-time"}
-
-PARAMS = {
-    "symbol": {"name": "symbol", "in": "path", "required": True,
-               "description": "A symbol Binance lists, e.g. BTCUSDT (upper-cased before use).",
-               "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{2,20}$"}},
-    "symbols": {"name": "symbols", "in": "query",
-                "description": "Comma-separated distinct symbols (statistics 1-20, "
-                               "correlation 2-20). Default: the WATCHLIST.",
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{2,20}(,[A-Za-z0-9]{2,20}){0,19}$"},
-                "example": "BTCUSDT,ETHUSDT,SOLUSDT"},
-    "interval": {"name": "interval", "in": "query", "description": "Kline interval (case-sensitive).",
-                 "schema": {"type": "string", "enum": list(INTERVALS)}},
-    "closed": {"name": "closed", "in": "query",
-               "description": "true drops the candle still forming.",
-               "schema": {"type": "string", "enum": ["true", "false"], "default": "true"}},
-    "start": {"name": "start", "in": "query",
-              "description": "Window start: ISO-8601 UTC time or epoch milliseconds; before end, "
-                             "not in the future.",
-              "schema": {"type": "string"}, "example": "2026-11-01T00:00:00Z"},
-    "end": {"name": "end", "in": "query",
-            "description": "Window end (default now): ISO-8601 UTC time or epoch milliseconds.",
-            "schema": {"type": "string"}, "example": "2026-11-20T00:00:00Z"},
-    "benchmark": {"name": "benchmark", "in": "query",
-                  "description": "One of symbols; beta is measured against it. Default: the first.",
-                  "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{2,20}$"}},
-    "depth": {"name": "depth", "in": "query", "description": "Order-book levels per side fetched.",
-              "schema": {"type": "integer", "minimum": 5, "maximum": 5000, "default": 500}},
-    "notional": {"name": "notional", "in": "query",
-                 "description": "Comma-separated quote amounts (1 to 1e9, at most 10) to walk "
-                                "the book with.",
-                 "schema": {"type": "string"}, "example": "10000,100000,1000000"},
-    "quote": {"name": "quote", "in": "query", "description": "Only symbols of this quote asset.",
-              "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,20}$"}, "example": "USDT"},
-    "status": {"name": "status", "in": "query",
-               "description": "Symbol status to list; `all` for every status.",
-               "schema": {"type": "string", "enum": ["TRADING", "BREAK", "HALT", "END_OF_DAY",
-                                                     "PRE_TRADING", "POST_TRADING",
-                                                     "AUCTION_MATCH", "all"],
-                          "default": "TRADING"}},
-    "table": {"name": "table", "in": "query",
-              "description": "CSV: which table (matrix or assets).",
-              "schema": {"type": "string", "enum": ["matrix", "assets"], "default": "matrix"}},
-    "download": {"name": "download", "in": "query",
-                 "description": "1 makes Content-Disposition an attachment.",
+TIME_SCHEMA = {"type": ["string", "null"], "format": "date-time"}
+_SYMBOL = "[A-Za-z0-9]{2,20}"
+# The format parameters every resource takes.
+RENDER = {
+    "download": {"description": "1 makes Content-Disposition an attachment.",
                  "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}},
-    "bom": {"name": "bom", "in": "query",
-            "description": "CSV: 1 starts the file with a UTF-8 byte-order mark (Excel).",
+    "bom": {"description": "CSV: 1 starts the file with a UTF-8 byte-order mark (Excel).",
             "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}},
-    "width": {"name": "width", "in": "query", "description": "PNG width in pixels.",
-              "schema": {"type": "integer", "minimum": 300, "maximum": 3000, "default": 1200}},
-    "height": {"name": "height", "in": "query", "description": "PNG height in pixels.",
-               "schema": {"type": "integer", "minimum": 300, "maximum": 3000, "default": 800}},
+    "width": {"description": "PNG width in pixels.",
+              "schema": {"type": "integer", "minimum": WIDTH.lo, "maximum": WIDTH.hi,
+                         "default": WIDTH.default}},
+    "height": {"description": "PNG height in pixels.",
+               "schema": {"type": "integer", "minimum": HEIGHT.lo, "maximum": HEIGHT.hi,
+                          "default": HEIGHT.default}},
 }
-LIMITS = {"technical": {"minimum": 1, "maximum": 1000, "default": 200,
-                        "description": "Candles returned."},
-          "correlation": {"minimum": 10, "maximum": 1000, "default": 90,
-                          "description": "Returns used."}}
-
-ROWS = {
-    "technical": ["open_time", "close_time", "open", "high", "low", "close", "volume",
-                  "quote_volume", "trades", "sma_20", "sma_50", "ema_12", "ema_26", "rsi_14",
-                  "macd", "macd_signal", "macd_hist", "bb_middle", "bb_upper", "bb_lower",
-                  "bb_percent_b", "bb_bandwidth"],
-    "statistics": ["symbol", "last_price", "open_price", "high", "low", "price_change",
-                   "price_change_pct", "weighted_avg_price", "volume", "quote_volume", "trades",
-                   "range_pct", "close_position", "sentiment"],
-    "liquidity": ["side", "price", "quantity", "notional", "cum_quantity", "cum_notional",
-                  "distance_bps"],
-    "symbols": ["symbol", "base_asset", "quote_asset", "status"],
-    "correlation": ["symbol"],
-}
-TEXT_COLUMNS = {"symbol", "sentiment", "side", "base_asset", "quote_asset", "status"}
 
 
-def _row_schema(name: str) -> dict:
-    props = {}
-    for col in ROWS[name]:
-        if col in TEXT_COLUMNS:
-            props[col] = {"type": "string"}
-        elif col.endswith("_time"):
-            props[col] = TIME
-        elif col == "trades":
-            props[col] = {"type": ["integer", "null"]}
-        else:
-            props[col] = NUM
-    return {"type": "object", "properties": props,
-            "additionalProperties": name == "correlation"}
+def _schema(param: Param) -> dict:
+    """The JSON schema of a parameter, by its kind (web/params.py parses the same kinds)."""
+    kind = param.kind
+    if kind == "symbol":
+        return {"type": "string", "pattern": f"^{_SYMBOL}$"}
+    if kind == "symbols":
+        return {"type": "string", "pattern": f"^{_SYMBOL}(,{_SYMBOL}){{0,{param.hi - 1}}}$"}
+    if kind == "int":
+        return {"type": "integer", "minimum": param.lo, "maximum": param.hi,
+                "default": param.default}
+    if kind == "bool":
+        return {"type": "string", "enum": ["true", "false"],
+                "default": "true" if param.default else "false"}
+    if kind == "asset":
+        return {"type": "string", "pattern": "^[A-Za-z0-9]{1,20}$"}
+    if kind in ("interval", "choice"):
+        out = {"type": "string", "enum": list(param.options)}
+        return {**out, "default": param.default} if param.default is not None else out
+    return {"type": "string"}          # time, notionals: the description says the syntax
 
 
-def _envelope(name: str) -> dict:
-    schema = {
+def _parameter(param: Param) -> dict:
+    out = {"name": param.name, "in": "path" if param.in_path else "query"}
+    if param.in_path:
+        out["required"] = True
+    out.update(description=param.description, schema=_schema(param))
+    if param.example is not None and not param.in_path:
+        out["example"] = param.example
+    return out
+
+
+def _column_schema(kind: str) -> dict:
+    return {STRING: {"type": "string"}, TIME: TIME_SCHEMA,
+            INTEGER: {"type": ["integer", "null"]}}.get(kind, NUM)
+
+
+def _row_schema(analysis: Analysis) -> dict:
+    table = analysis.tables[0]
+    props = {c.name: {**_column_schema(c.type), "description": c.meaning + (
+        f" ({c.unit})" if c.unit else "")} for c in table.columns}
+    return {"type": "object", "properties": props, "additionalProperties": table.open_columns}
+
+
+def _envelope(analysis: Analysis) -> dict:
+    return {
         "type": "object",
         "required": ["analysis", "params", "source", "data_as_of", "generated_at", "stale",
                      "warnings", "summary", "columns", "rows"],
         "properties": {
-            "analysis": {"type": "string", "const": name},
+            "analysis": {"type": "string", "const": analysis.name},
             "params": {"type": "object"},
             "source": {"type": "string", "enum": ["binance", "demo"]},
-            "data_as_of": TIME, "generated_at": {"type": "string", "format": "date-time"},
+            "data_as_of": TIME_SCHEMA, "generated_at": {"type": "string", "format": "date-time"},
             "stale": {"type": "boolean"},
             "warnings": {"type": "array", "items": {"type": "string"}},
-            "summary": {"type": "object"},
+            "summary": {"type": "object", "description": "Keys: " + ", ".join(
+                analysis.summary_keys) + "." if analysis.summary_keys else "Summary figures."},
             "columns": {"type": "array", "items": {"type": "string"}},
-            "rows": {"type": "array", "items": _row_schema(name)},
-            "tables": {"type": "object"},
+            "rows": {"type": "array", "items": _row_schema(analysis)},
+            "tables": {"type": "object", "description": "The other tables: " + ", ".join(
+                analysis.table_names[1:]) + "." if len(analysis.tables) > 1 else "None."},
         },
     }
-    return schema
 
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["status", "code", "message"],
     "properties": {"status": {"type": "integer"},
-                   "code": {"type": "string", "enum": [
-                       "invalid_parameter", "unknown_format", "not_acceptable", "unknown_symbol",
-                       "not_found", "method_not_allowed", "upstream_rate_limited",
-                       "upstream_unavailable", "upstream_timeout", "internal_error"]},
+                   "code": {"type": "string", "enum": errors.CODES},
                    "message": {"type": "string"}, "param": {"type": ["string", "null"]},
                    "allowed": {"type": "array"}}}}}
 
 
 def _error(description: str, retry_after: bool = False) -> dict:
-    out = {"description": description,
-           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
-                       "application/xml": {"schema": {"type": "string"}},
-                       "text/html": {"schema": {"type": "string"}},
-                       "text/csv": {"schema": {"type": "string"}}}}
+    # Errors come in every format that has its own error body; the others get JSON.
+    json_error = REGISTRY["json"].render_error
+    content = {r.media_type: {"schema": {"$ref": "#/components/schemas/Error"}
+                              if fmt == "json" else {"type": "string"}}
+               for fmt, r in REGISTRY.items() if fmt == "json" or r.render_error is not json_error}
+    out = {"description": description, "content": content}
     if retry_after:
         out["headers"] = {"Retry-After": {"schema": {"type": "integer"},
                                           "description": "Seconds to wait."}}
     return out
 
 
-def _operation(name: str, res) -> dict:
-    params = []
-    if "<symbol>" in res.path:
-        params.append(PARAMS["symbol"])
-    for q in res.allowed_query:
-        if q == "format":
+def _operation(analysis: Analysis) -> dict:
+    formats = formats_for(analysis)
+    params = [_parameter(q) for q in analysis.path_params]
+    own = {q.name: q for q in analysis.query}
+    for name in allowed_query(analysis):
+        if name == "format":
             params.append({"name": "format", "in": "query",
                            "description": "Output format; wins over Accept (case-insensitive).",
-                           "schema": {"type": "string", "enum": list(res.formats)}})
-        elif q == "limit":
-            lim = LIMITS[name]
-            params.append({"name": "limit", "in": "query", "description": lim["description"],
-                           "schema": {"type": "integer", "minimum": lim["minimum"],
-                                      "maximum": lim["maximum"], "default": lim["default"]}})
-        elif q == "interval":
-            params.append({**PARAMS["interval"], "schema": {
-                "type": "string", "enum": list(INTERVALS),
-                "default": "1d" if name == "correlation" else "1h"}})
+                           "schema": {"type": "string", "enum": list(formats)}})
+        elif name == "table":
+            params.append({"name": "table", "in": "query",
+                           "description": "CSV: which table (" + " or ".join(
+                               analysis.table_names) + ").",
+                           "schema": {"type": "string", "enum": list(analysis.table_names),
+                                      "default": analysis.table_names[0]}})
+        elif name in own:
+            params.append(_parameter(own[name]))
         else:
-            params.append(PARAMS[q])
+            params.append({"name": name, "in": "query", **RENDER[name]})
     content = {}
-    for fmt in res.formats:
+    for fmt in formats:
+        r = REGISTRY[fmt]
         if fmt == "json":
-            content[MEDIA[fmt]] = {"schema": {"$ref": f"#/components/schemas/{name}Report"}}
-        elif fmt == "png":
-            content[MEDIA[fmt]] = {"schema": {"type": "string", "format": "binary"}}
+            schema = {"$ref": f"#/components/schemas/{analysis.name}Report"}
+        elif r.binary:
+            schema = {"type": "string", "format": "binary"}
         else:
-            content[MEDIA[fmt]] = {"schema": {"type": "string"}}
+            schema = {"type": "string"}
+        content[r.media_type] = {"schema": schema}
     headers = {
         "ETag": {"schema": {"type": "string"}, "description": "Strong validator of the bytes."},
         "Cache-Control": {"schema": {"type": "string"},
@@ -181,7 +152,7 @@ def _operation(name: str, res) -> dict:
                  "description": 'rel="alternate" links to the other formats.'},
     }
     responses = {
-        "200": {"description": res.description, "headers": headers, "content": content},
+        "200": {"description": analysis.description, "headers": headers, "content": content},
         "304": {"description": "Not modified (If-None-Match matched the ETag)."},
         "400": _error("A parameter is not valid (code invalid_parameter or unknown_format)."),
         "406": _error("The Accept header admits none of the formats."),
@@ -189,28 +160,33 @@ def _operation(name: str, res) -> dict:
         "503": _error("Binance rate-limits us or cannot be reached.", retry_after=True),
         "504": _error("Binance did not answer in time."),
     }
-    if name != "symbols":
+    if any(q.kind in ("symbol", "symbols") for q in analysis.params):
         responses["404"] = _error("A symbol Binance does not list (code unknown_symbol).")
-    return {"operationId": name, "summary": res.title, "description": res.description,
-            "tags": ["analyses" if name != "symbols" else "reference"],
+    return {"operationId": analysis.name, "summary": analysis.title,
+            "description": analysis.description, "tags": [analysis.tag],
             "parameters": params, "responses": responses}
 
 
-def build_spec(settings, version: str) -> dict:
+def _openapi_path(rule: str) -> str:
+    return rule.replace("<", "{").replace(">", "}")
+
+
+def build_spec(registry: Registry, version: str) -> dict:
     paths = {}
-    for name, res in RESOURCES.items():
-        path = res.path.replace("<symbol>", "{symbol}")
-        paths[path] = {"get": _operation(name, res)}
-    for name in ("technical", "liquidity"):
-        res = RESOURCES[name]
-        paths[res.path.split("/<")[0]] = {"get": {
-            "operationId": f"{name}_form", "tags": ["operations"],
-            "summary": "The HTML form's target: redirects ?symbol=X to "
-                       + res.path.replace("<symbol>", "{symbol}") + ".",
-            "parameters": [{**PARAMS["symbol"], "in": "query"}],
+    for analysis in registry:
+        paths[_openapi_path(analysis.path)] = {"get": _operation(analysis)}
+    for analysis in registry:
+        if not analysis.path_params:
+            continue
+        (param,) = analysis.path_params
+        paths[analysis.form_action] = {"get": {
+            "operationId": f"{analysis.name}_form", "tags": ["operations"],
+            "summary": f"The HTML form's target: redirects ?{param.name}=X to "
+                       + _openapi_path(analysis.path) + ".",
+            "parameters": [{**_parameter(param), "in": "query", "required": True}],
             "responses": {"303": {"description": "See the canonical resource URL.",
                                   "headers": {"Location": {"schema": {"type": "string"}}}},
-                          "400": _error("symbol is missing or not valid.")}}}
+                          "400": _error(f"{param.name} is missing or not valid.")}}}
     simple = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
     paths["/docs"] = {"get": {"operationId": "docs", "summary": "Interactive API documentation "
                               "(Swagger UI, served offline).", "tags": ["operations"],
@@ -231,19 +207,21 @@ def build_spec(settings, version: str) -> dict:
                           "tags": ["operations"], "responses": {"200": {
                               "description": "OK",
                               "content": {"text/html": {"schema": {"type": "string"}}}}}}}
-    schemas = {f"{name}Report": _envelope(name) for name in RESOURCES}
+    schemas = {f"{a.name}Report": _envelope(a) for a in registry}
     schemas["Error"] = ERROR
     return {
         "openapi": "3.1.0",
         "info": {"title": "binance_svc", "version": version,
-                 "description": "Binance public market data as four analyses, each at one URL "
-                                "in JSON, CSV, HTML, XML and PNG. The format comes from "
+                 "description": "Binance public market data as analyses, each at one URL "
+                                "in " + ", ".join(r.label for r in REGISTRY.values())
+                                + ". The format comes from "
                                 "`?format=` or the `Accept` header (q-values honoured; "
                                 "`*/*` gives JSON). Errors are {\"error\": {status, code, message, param}} "
                                 "in the negotiated format.",
                  "license": {"name": "MIT", "identifier": "MIT"}},
         "servers": [{"url": "/"}],
-        "tags": [{"name": "analyses"}, {"name": "reference"}, {"name": "operations"}],
+        "tags": [{"name": t} for t in dict.fromkeys(
+            [a.tag for a in registry] + ["operations"])],
         "paths": paths,
         "components": {"schemas": schemas},
     }

@@ -7,16 +7,13 @@ import swagger_ui_bundle
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
 from ..errors import NotFound, UpstreamError
-from ..render.formats import RenderContext
+from ..render.formats import RenderContext, formats_for
 from ..render.html import render_docs_page, render_index
 from .openapi import build_spec
-from .resources import RESOURCES
 
 bp = Blueprint("pages", __name__)
 _DOCS_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
                 "favicon-32x32.png", "favicon-16x16.png")
-EXAMPLE_PATH = {"technical": "/api/v1/analysis/technical/BTCUSDT",
-                "liquidity": "/api/v1/market/liquidity/BTCUSDT"}
 
 
 def _html(body: bytes, max_age: int = 60) -> Response:
@@ -26,12 +23,13 @@ def _html(body: bytes, max_age: int = 60) -> Response:
 
 @bp.get("/")
 def index():
-    entries = []
-    for name, res in RESOURCES.items():
-        path = EXAMPLE_PATH.get(name, res.path)
-        entries.append({"title": res.title, "description": res.description, "path": path,
-                        "formats": {f: f"{path}?format={f}" for f in res.formats}})
     services = current_app.extensions["binance_svc"]
+    entries = []
+    for analysis in services.registry:
+        path = analysis.example_path
+        entries.append({"title": analysis.title, "description": analysis.description,
+                        "path": path,
+                        "formats": {f: f"{path}?format={f}" for f in formats_for(analysis)}})
     return _html(render_index(entries, RenderContext(path="/", version=services.version)))
 
 
@@ -52,7 +50,7 @@ def docs_asset(name):
 @bp.get("/openapi.json")
 def openapi():
     services = current_app.extensions["binance_svc"]
-    resp = jsonify(build_spec(services.settings, services.version))
+    resp = jsonify(build_spec(services.registry, services.version))
     resp.headers["Cache-Control"] = "public, max-age=300"
     return resp
 

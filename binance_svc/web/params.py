@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from ..errors import InvalidParameter
 from ..settings import INTERVALS, SYMBOL_RE
@@ -16,6 +17,15 @@ from ..settings import INTERVALS, SYMBOL_RE
 _INT_RE = re.compile(r"^[+]?[0-9]{1,12}$")
 _NUM_RE = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 TRUE = ("true", "1", "yes", "on")
+
+
+class IntRange(NamedTuple):
+    """A whole-number parameter's bounds and default, as `integer` takes them."""
+
+    lo: int
+    hi: int
+    default: int
+
 FALSE = ("false", "0", "no", "off")
 
 
@@ -112,17 +122,24 @@ def timestamp(name: str, raw: str | None, now: datetime) -> datetime | None:
     return value
 
 
-def notionals(raw: str | None, default: tuple[float, ...]) -> list[float]:
+def notionals(raw: str | None, default: tuple[float, ...], lo: float = 1, hi: float = 1e9,
+              most: int = 10, name: str = "notional") -> list[float]:
     if raw is None:
         return list(default)
-    allowed = "a comma-separated list of at most 10 amounts, each from 1 to 1e9"
+    allowed = (f"a comma-separated list of at most {most} amounts, each from {_amount(lo)} "
+               f"to {_amount(hi)}")
     items = [s.strip() for s in raw.split(",")]
-    if not 1 <= len(items) <= 10 or any(not _NUM_RE.match(s) for s in items):
-        raise bad("notional", raw, allowed)
+    if not 1 <= len(items) <= most or any(not _NUM_RE.match(s) for s in items):
+        raise bad(name, raw, allowed)
     values = [float(s) for s in items]
-    if any(not (math.isfinite(v) and 1 <= v <= 1e9) for v in values):
-        raise bad("notional", raw, allowed)
+    if any(not (math.isfinite(v) and lo <= v <= hi) for v in values):
+        raise bad(name, raw, allowed)
     return [int(v) if v.is_integer() else v for v in values]   # echoed as 10000, not 10000.0
+
+
+def _amount(x: float) -> str:
+    """1 -> "1", 1e9 -> "1e9" (as the contract writes them)."""
+    return f"{x:g}".replace("e+0", "e").replace("e+", "e")
 
 
 def choice(name: str, raw: str | None, options: tuple[str, ...], default: str | None,
@@ -134,3 +151,50 @@ def choice(name: str, raw: str | None, options: tuple[str, ...], default: str | 
         if (option.lower() if case_insensitive else option) == value:
             return option
     raise bad(name, raw, "one of " + ", ".join(options), list(options))
+
+
+def asset(name: str, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9]{1,20}", raw):
+        raise bad(name, raw, "an asset code of letters and digits, e.g. USDT")
+    return raw.upper()
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_param(param, raw: str | None, settings, now: datetime):
+    """One parameter of a spec (binance_svc.spec.Param) parsed by its kind."""
+    kind, name = param.kind, param.name
+    if kind == "symbol":
+        return None if raw is None else symbol(raw, name)
+    if kind == "symbols":
+        return symbol_list(raw, settings.watchlist, param.lo, param.hi, name)
+    if kind == "interval":
+        return interval(raw, param.default)
+    if kind == "int":
+        return integer(name, raw, param.lo, param.hi, param.default)
+    if kind == "bool":
+        return boolean(name, raw, param.default)
+    if kind == "time":
+        return _iso(timestamp(name, raw, now))
+    if kind == "notionals":
+        return notionals(raw, param.default, param.lo, param.hi, name=name)
+    if kind == "choice":
+        return choice(name, raw, param.options, param.default)
+    if kind == "asset":
+        return asset(name, raw)
+    raise ValueError(f"parameter {name!r} has an unknown kind {kind!r}")
+
+
+def parse_params(analysis, args: dict, path_args: dict, settings, now: datetime) -> dict:
+    """Every parameter of `analysis`, in its declared order, then its cross-parameter check."""
+    out = {}
+    for param in analysis.params:
+        raw = path_args.get(param.name) if param.in_path else args.get(param.name)
+        out[param.name] = parse_param(param, raw, settings, now)
+    if analysis.check is not None:
+        analysis.check(out, args, now)
+    return out

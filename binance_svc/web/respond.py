@@ -16,18 +16,50 @@ import time
 
 from flask import Response, current_app, request
 
-from ..analysis.report import utcnow
 from ..errors import InvalidParameter
-from ..render.formats import REGISTRY, RenderContext, filename, render
+from ..render.formats import REGISTRY, FormField, RenderContext, filename, formats_for, render
 from ..render.negotiate import choose_format
+from ..report import utcnow
+from ..spec import Analysis
 from ..upstream import stats
 from . import params as p
-from .resources import Resource
 from .response_cache import Rendered, canonical_url
 
-__all__ = ["Rendered", "serve", "report_expiry", "response_headers", "not_modified"]
+__all__ = ["Rendered", "serve", "allowed_query", "form_fields", "report_expiry",
+           "response_headers", "not_modified"]
 
-CHARTS = ("technical", "statistics", "correlation", "liquidity")
+# Parameters every analysis takes, whatever its analysis; width and height only with a chart.
+RENDER_PARAMS = ("format", "download", "bom")
+CHART_PARAMS = ("width", "height")
+WIDTH = p.IntRange(300, 3000, 1200)
+HEIGHT = p.IntRange(300, 3000, 800)
+
+
+def allowed_query(analysis: Analysis) -> tuple[str, ...]:
+    """The query parameters a resource takes: its own, `table` when it has several tables, the
+    format ones and, with a chart, the picture size."""
+    extra = ("table",) if len(analysis.tables) > 1 else ()
+    chart = CHART_PARAMS if "png" in formats_for(analysis) else ()
+    return tuple(q.name for q in analysis.query) + extra + RENDER_PARAMS + chart
+
+
+def form_fields(analysis: Analysis, params: dict) -> tuple[FormField, ...]:
+    """The HTML form: every parameter with a label, filled with the values in use."""
+    fields = []
+    for param in analysis.params:
+        if param.label is None:
+            continue
+        value = params.get(param.name)
+        text = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) \
+            else "" if value is None else str(value)
+        if param.options:
+            fields.append(FormField(param.name, param.label, text, "select", param.options))
+        elif param.kind == "int":
+            fields.append(FormField(param.name, param.label, text, "number", (), param.lo,
+                                    param.hi))
+        else:
+            fields.append(FormField(param.name, param.label, text))
+    return tuple(fields)
 
 
 def _single(args, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -45,12 +77,13 @@ def _single(args, allowed: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def serve(resource: Resource, **path_args) -> Response:
+def serve(analysis: Analysis, **path_args) -> Response:
     req = request._get_current_object()
     services = current_app.extensions["binance_svc"]
-    args = _single(req.args, resource.allowed_query)
+    args = _single(req.args, allowed_query(analysis))
     environ = req.environ
-    choice = choose_format(args.get("format"), environ.get("HTTP_ACCEPT"), resource.formats)
+    formats = formats_for(analysis)
+    choice = choose_format(args.get("format"), environ.get("HTTP_ACCEPT"), formats)
     fmt = choice.format
     environ["binance_svc.format"] = fmt
     download = p.boolean("download", args["download"], False) if "download" in args else False
@@ -66,20 +99,20 @@ def serve(resource: Resource, **path_args) -> Response:
         return _respond(environ, cached, choice.negotiated, fmt, download)
 
     now = utcnow()
-    params = resource.parse(args, path_args, services.settings, now)
+    params = p.parse_params(analysis, args, path_args, services.settings, now)
     table = None
     if "table" in args:
-        table = p.choice("table", args["table"], resource.tables, None, case_insensitive=False)
-    width = p.integer("width", args.get("width"), 300, 3000, 1200)
-    height = p.integer("height", args.get("height"), 300, 3000, 800)
+        table = p.choice("table", args["table"], analysis.table_names, None,
+                         case_insensitive=False)
+    width = p.integer("width", args.get("width"), *WIDTH)
+    height = p.integer("height", args.get("height"), *HEIGHT)
     bom = p.boolean("bom", args.get("bom"), False)
-    links = {f: canonical_url(path, query, f) for f in resource.formats}
-    report = resource.build(services.market, params, now)
+    links = {f: canonical_url(path, query, f) for f in formats}
+    report = analysis.build(services.market, params, now)
     ctx = RenderContext(path=path, query=dict(query), links=links, table=table, bom=bom,
-                        width=width, height=height, form=resource.form(params, services.settings),
-                        form_action=_form_action(resource), version=services.version)
-    if fmt == "png" and report.analysis not in CHARTS:
-        raise InvalidParameter("This resource has no chart.", param="format")
+                        width=width, height=height, form=form_fields(analysis, params),
+                        form_action=analysis.form_action, version=services.version,
+                        chart=analysis.chart)
     body = render(report, fmt, ctx)
     expires = report_expiry(report)
     rendered = Rendered(
@@ -131,8 +164,3 @@ def _respond(environ, rendered: Rendered, negotiated: bool, fmt: str, download: 
 def _etag_matches(header: str, etag: str) -> bool:
     tags = [t.strip() for t in header.split(",")]
     return "*" in tags or etag in tags or ("W/" + etag) in tags
-
-
-def _form_action(resource: Resource) -> str:
-    return resource.path.split("/<")[0]
-

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from binance_svc.analysis.report import Report
+from binance_svc.report import Report
 from binance_svc.errors import InvalidParameter, UnknownFormat
 from binance_svc.render.csv import csv_filename, render_csv, render_csv_error
 from binance_svc.render.formats import RenderContext, content_type, filename

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from binance_svc.analysis.report import Report
+from binance_svc.report import Report
 from binance_svc.errors import InvalidParameter
 from binance_svc.render import html as html_renderer
 from binance_svc.render.formats import FormField, RenderContext, content_type

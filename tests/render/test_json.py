@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from binance_svc.analysis.report import Report
+from binance_svc.report import Report
 from binance_svc.errors import UnknownSymbol
 from binance_svc.render.formats import RenderContext, content_type
 from binance_svc.render.json import envelope, render_json, render_json_error

@@ -3,7 +3,7 @@ renderer registry the chosen format is looked up in."""
 import pandas as pd
 import pytest
 
-from binance_svc.analysis.report import Report
+from binance_svc.report import Report
 from binance_svc.errors import InvalidParameter, NotAcceptable, UnknownFormat, UnknownSymbol
 from binance_svc.render.formats import REGISTRY, RenderContext, content_type, render_error
 from binance_svc.render.negotiate import (FORMATS, MEDIA_TYPES, choose_format, error_choice,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from binance_svc.analysis.report import Report
+from binance_svc.report import Report
 from binance_svc.render.csv import render_csv
 from binance_svc.render.formats import RenderContext
 from binance_svc.render.json import dumps_text, render_json

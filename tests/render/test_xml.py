@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from lxml import etree
 
-from binance_svc.analysis.report import Report
+from binance_svc.report import Report
 from binance_svc.errors import NotAcceptable
 from binance_svc.render.formats import RenderContext, content_type
 from binance_svc.render.xml import render_xml, render_xml_error
