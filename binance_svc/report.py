@@ -47,7 +47,7 @@ class Provenance:
 
 @dataclass
 class Report:
-    analysis: str                        # "technical", "statistics", "correlation", "liquidity", "symbols"
+    analysis: str                        # the name of its spec in binance_svc/analyses.py
     params: dict                         # the normalised parameters, as echoed to the client
     tables: dict[str, pd.DataFrame]      # name -> table; the first one is the main table
     summary: dict = field(default_factory=dict)

@@ -36,7 +36,7 @@ def names(cols: tuple[Column, ...]) -> list[str]:
 class Table:
     """One table of a report; the first table of an analysis is its main one (CSV default).
 
-    `open_columns`: the columns after the declared ones depend on the request (correlation's
+    `open_columns`: the columns after the declared ones depend on the request (a symbol-by-symbol
     matrix has one per symbol), described by `open_meaning`.
     """
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidParameter
-from .values import column_texts, plain_table, report_filename, row_pieces
+from .values import column_texts, plain_table, row_pieces
 
 if TYPE_CHECKING:
     from ..report import Report
@@ -44,11 +44,6 @@ def render_csv(report: Report, ctx: RenderContext) -> bytes:
 def render_csv_error(err: ApiError, ctx: RenderContext) -> bytes:
     row = ["" if v is None else v for v in (err.status, err.code, err.message, err.param)]
     return _write([["status", "code", "message", "param"]], [_cells(row)], ctx.bom)
-
-
-def csv_filename(report: Report, table: str | None = None) -> str:
-    """``technical_BTCUSDT_1h_200.csv`` (chars [A-Za-z0-9_.-] only) for Content-Disposition."""
-    return report_filename(report, "csv", table)
 
 
 def _write(header: list[list], rows, bom: bool) -> bytes:

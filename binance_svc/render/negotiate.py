@@ -75,14 +75,10 @@ def choose_format(format_param: str | None, accept_header: str | None,
     return Choice(best, negotiated=True)
 
 
-def error_format(format_param: str | None, accept_header: str | None) -> str:
-    """The format to render an error in; never raises. JSON for png, unknown or unacceptable."""
-    return error_choice(format_param, accept_header).format
-
-
 def error_choice(format_param: str | None, accept_header: str | None) -> Choice:
-    """`error_format` with `negotiated`: True when ?format= was absent, so the error body
-    depended on Accept and the response needs ``Vary: Accept`` too."""
+    """The format to render an error in; never raises: JSON for png, unknown or unacceptable.
+    `negotiated` is True when ?format= was absent, so the error body depended on Accept and
+    the response needs ``Vary: Accept`` too."""
     try:
         fmt = choose_format(format_param, accept_header).format
     except Exception:     # the error being rendered may be the negotiation failure itself

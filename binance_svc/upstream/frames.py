@@ -23,8 +23,6 @@ from ..errors import UpstreamUnavailable
 KLINE_FIELDS = ["open_time", "open", "high", "low", "close", "volume", "close_time",
                 "quote_volume", "trades", "taker_buy_base", "taker_buy_quote", "ignore"]
 KLINE_COLUMNS = KLINE_FIELDS[:-1]
-_KLINE_FLOATS = ["open", "high", "low", "close", "volume", "quote_volume",
-                 "taker_buy_base", "taker_buy_quote"]
 
 TICKER_COLUMNS = ["symbol", "last_price", "open_price", "high", "low", "price_change",
                   "price_change_pct", "weighted_avg_price", "volume", "quote_volume", "trades",

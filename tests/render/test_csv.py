@@ -8,7 +8,7 @@ import pytest
 
 from binance_svc.report import Report
 from binance_svc.errors import InvalidParameter, UnknownFormat
-from binance_svc.render.csv import csv_filename, render_csv, render_csv_error
+from binance_svc.render.csv import render_csv, render_csv_error
 from binance_svc.render.formats import RenderContext, content_type, filename
 
 ASOF = datetime(2026, 11, 23, 19, 0, 3, tzinfo=timezone.utc)
@@ -113,12 +113,12 @@ def test_error_as_csv():
 
 
 def test_filenames():
-    assert csv_filename(technical()) == "technical_BTCUSDT_1h_200.csv"
+    assert filename(technical(), "csv") == "technical_BTCUSDT_1h_200.csv"
     report = correlation()
-    assert csv_filename(report) == "correlation_BTCUSDT-ETHUSDT-SOLUSDT_1d_90_matrix.csv"
-    assert csv_filename(report, "assets") == "correlation_BTCUSDT-ETHUSDT-SOLUSDT_1d_90_assets.csv"
+    assert filename(report, "csv") == "correlation_BTCUSDT-ETHUSDT-SOLUSDT_1d_90_matrix.csv"
+    assert filename(report, "csv", "assets") == "correlation_BTCUSDT-ETHUSDT-SOLUSDT_1d_90_assets.csv"
     odd = Report("technical", {"symbol": 'A"B/../\r\nC', "start": ASOF}, {"t": pd.DataFrame()})
-    name = csv_filename(odd)
+    name = filename(odd, "csv")
     assert name == "technical_A-B-..-C_20261123T190003Z.csv"
     assert filename(technical(), "json") == "technical_BTCUSDT_1h_200.json"
     assert content_type("csv") == "text/csv; charset=utf-8"

@@ -7,7 +7,7 @@ from binance_svc.report import Report
 from binance_svc.errors import InvalidParameter, NotAcceptable, UnknownFormat, UnknownSymbol
 from binance_svc.render.formats import REGISTRY, RenderContext, content_type, render_error
 from binance_svc.render.negotiate import (FORMATS, MEDIA_TYPES, choose_format, error_choice,
-                                          error_format, parse_accept)
+                                          parse_accept)
 
 CHROME = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
           "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7")
@@ -142,7 +142,7 @@ def test_accept_png_where_not_allowed():
     (None, "application/pdf", "json"),
 ])
 def test_error_format_never_raises(param, accept, fmt):
-    assert error_format(param, accept) == fmt
+    assert error_choice(param, accept).format == fmt
     choice = error_choice(param, accept)
     assert (choice.format, choice.negotiated) == (fmt, param is None)
 
