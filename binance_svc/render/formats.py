@@ -68,6 +68,8 @@ class Renderer:
     aliases: tuple[str, ...] = ()        # other media types that name this format exactly
     needs_chart: bool = False            # only for analyses with a chart module
     description: str = ""                # in the OpenAPI document
+    # Parameters of other formats that make no sense here and get a 400 naming them.
+    rejects: tuple[str, ...] = ()
 
     @property
     def content_type(self) -> str:
@@ -82,6 +84,12 @@ def _render_png(report: Report, ctx: RenderContext) -> bytes:
     # Imported on first use: matplotlib is slow to import and only PNG needs it.
     from .png import render_png
     return render_png(report, ctx)
+
+
+def _render_parquet(report: Report, ctx: RenderContext) -> bytes:
+    # Imported on first use, as pyarrow is: only Parquet needs it.
+    from .parquet import render_parquet
+    return render_parquet(report, ctx)
 
 
 # application/json and application/xml carry their encoding themselves (JSON is UTF-8 by
@@ -103,6 +111,11 @@ REGISTRY: dict[str, Renderer] = {r.format: r for r in (
     Renderer("png", "image/png", None, True, "png",
              _render_png, json_renderer.render_json_error, "PNG", needs_chart=True,
              description="The analysis' chart."),
+    Renderer("parquet", "application/vnd.apache.parquet", None, True, "parquet",
+             _render_parquet, json_renderer.render_json_error, "Parquet",
+             aliases=("application/x-parquet",), rejects=("width", "height", "bom"),
+             description="The CSV's table with typed columns (or ?table=); the rest of the "
+                         "envelope as JSON in the key-value metadata `binance_svc`."),
 )}
 FORMATS: tuple[str, ...] = tuple(REGISTRY)
 
@@ -122,8 +135,8 @@ def render(report: Report, fmt: str, ctx: RenderContext) -> bytes:
 
 
 def render_error(err: ApiError, fmt: str, ctx: RenderContext) -> tuple[bytes, str]:
-    """(body, Content-Type) of an error in fmt; png and unknown formats fall back to JSON."""
-    fmt = fmt if fmt in REGISTRY and fmt != "png" else "json"
+    """(body, Content-Type) of an error in fmt; binary and unknown formats fall back to JSON."""
+    fmt = fmt if fmt in REGISTRY and not REGISTRY[fmt].binary else "json"
     return REGISTRY[fmt].render_error(err, ctx), content_type(fmt)
 
 

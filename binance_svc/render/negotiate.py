@@ -76,14 +76,15 @@ def choose_format(format_param: str | None, accept_header: str | None,
 
 
 def error_choice(format_param: str | None, accept_header: str | None) -> Choice:
-    """The format to render an error in; never raises: JSON for png, unknown or unacceptable.
+    """The format to render an error in; never raises: JSON for a binary format (png, parquet),
+    an unknown or an unacceptable one.
     `negotiated` is True when ?format= was absent, so the error body depended on Accept and
     the response needs ``Vary: Accept`` too."""
     try:
         fmt = choose_format(format_param, accept_header).format
     except Exception:     # the error being rendered may be the negotiation failure itself
         fmt = "json"
-    return Choice("json" if fmt == "png" else fmt, negotiated=format_param is None)
+    return Choice("json" if REGISTRY[fmt].binary else fmt, negotiated=format_param is None)
 
 
 def parse_accept(header: str) -> list[tuple[str, float]]:

@@ -7,7 +7,8 @@ whose query is plain (letters, digits and `_ . , : -` around `=` and `&`, each p
 once, no `download`), this looks the key up in the worker's rendered-response store and, on a
 hit, sends the bytes with the headers `respond.serve` would send (the same function makes
 them). Everything else, and every miss, goes to Flask unchanged; so does anything unusual (a
-percent-escape, `+`, a repeated parameter, an Accept header that admits nothing): Flask then
+percent-escape, `+`, a repeated parameter, an Accept header that admits nothing, a Range
+request): Flask then
 answers it, from the same cache when it can, and with the error when there is one.
 
 The request log (observe.RequestLog, outside this) logs these hits like any other request.
@@ -32,7 +33,8 @@ class CachedHits:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if environ.get("REQUEST_METHOD") != "GET" or not path.startswith(_API):
+        if environ.get("REQUEST_METHOD") != "GET" or not path.startswith(_API) \
+                or "HTTP_RANGE" in environ:
             return self.wsgi_app(environ, start_response)
         query = environ.get("QUERY_STRING", "")
         params: dict[str, str] = {}

@@ -98,6 +98,10 @@ def serve(analysis: Analysis, **path_args) -> Response:
         environ["binance_svc.response_cache"] = "hit"
         return _respond(environ, cached, choice.negotiated, fmt, download)
 
+    for name in REGISTRY[fmt].rejects:
+        if name in args:
+            raise InvalidParameter(f"{name} does not apply to {fmt}; leave it out or ask for "
+                                   "another format.", param=name)
     now = utcnow()
     params = p.parse_params(analysis, args, path_args, services.settings, now)
     table = None
@@ -137,7 +141,7 @@ def response_headers(rendered: Rendered, negotiated: bool, fmt: str,
     """The headers of a 200 or 304 for `rendered`, without Content-Type and Content-Length."""
     max_age = 0 if rendered.stale else max(0, int(rendered.expires_at - time.time()))
     headers = [("Cache-Control", f"public, max-age={max_age}"), ("ETag", rendered.etag),
-               ("Link", rendered.link)]
+               ("Link", rendered.link), ("Accept-Ranges", "bytes")]
     if negotiated:
         headers.append(("Vary", "Accept"))
     if rendered.stale:
@@ -158,7 +162,47 @@ def _respond(environ, rendered: Rendered, negotiated: bool, fmt: str, download: 
     if not_modified(environ, rendered):
         return Response(status=304, headers=headers)
     headers.append(("Content-Type", rendered.content_type))
-    return Response(rendered.body, status=200, headers=headers)
+    size = len(rendered.body)
+    span = byte_range(environ, rendered.etag, size)
+    if span is None:
+        return Response(rendered.body, status=200, headers=headers)
+    if span == UNSATISFIABLE:
+        headers.append(("Content-Range", f"bytes */{size}"))
+        return Response(b"", status=416, headers=headers)
+    first, last = span
+    headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
+    return Response(rendered.body[first:last + 1], status=206, headers=headers)
+
+
+UNSATISFIABLE = (-1, -1)
+
+
+def byte_range(environ, etag: str, size: int) -> tuple[int, int] | None:
+    """The one byte range a `Range` header asks for, as (first, last) inclusive; None for the
+    whole body (no Range, an If-Range for another version, several ranges, or a header this
+    does not read, which RFC 9110 lets a server ignore); UNSATISFIABLE for a range wholly past
+    the end. Readers of Parquet over HTTP (polars, DuckDB) fetch the footer this way."""
+    header = environ.get("HTTP_RANGE")
+    if not header:
+        return None
+    if_range = environ.get("HTTP_IF_RANGE")
+    if if_range is not None and if_range.strip() != etag:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (first.isdigit() or last.isdigit()) \
+            or (first and not first.isdigit()) or (last and not last.isdigit()):
+        return None
+    if not first:                                   # bytes=-N: the last N bytes
+        n = int(last)
+        return (max(0, size - n), size - 1) if n and size else UNSATISFIABLE
+    lo = int(first)
+    hi = min(int(last), size - 1) if last else size - 1
+    if lo >= size:
+        return UNSATISFIABLE
+    return None if hi < lo else (lo, hi)
 
 
 def _etag_matches(header: str, etag: str) -> bool:

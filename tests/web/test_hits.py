@@ -17,7 +17,7 @@ URLS = [
     "/api/v1/market/liquidity/ETHUSDT?depth=50",
     "/api/v1/symbols?quote=USDT",
 ]
-FORMATS = ("json", "csv", "html", "xml", "png")
+FORMATS = ("json", "csv", "html", "xml", "png", "parquet")
 
 
 @pytest.fixture

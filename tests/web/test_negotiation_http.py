@@ -17,11 +17,14 @@ from lxml import etree
 STATS = "/api/v1/market/statistics?symbols=BTCUSDT,ETHUSDT"
 TECH = "/api/v1/analysis/technical/BTCUSDT?limit=30"
 SYMBOLS = "/api/v1/symbols?quote=BTC"
+PARQUET = "application/vnd.apache.parquet"
 CT = {"json": "application/json", "html": "text/html; charset=utf-8",
-      "csv": "text/csv; charset=utf-8", "xml": "application/xml", "png": "image/png"}
+      "csv": "text/csv; charset=utf-8", "xml": "application/xml", "png": "image/png",
+      "parquet": PARQUET}
 MEDIA = {"json": "application/json", "html": "text/html", "csv": "text/csv",
-         "xml": "application/xml", "png": "image/png"}
-FIVE = ["json", "html", "csv", "xml", "png"]
+         "xml": "application/xml", "png": "image/png", "parquet": PARQUET}
+FORMATS = ["json", "html", "csv", "xml", "png", "parquet"]
+NO_CHART = ["json", "html", "csv", "xml", "parquet"]
 
 FIREFOX = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 CHROME = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
@@ -117,8 +120,8 @@ def test_link_alternate_for_each_other_format(module_client, accept, fmt, answer
     resp = _get(module_client, TECH, accept, fmt)
     assert resp.status_code == 200
     links = _links(resp.headers["Link"])
-    assert set(links) == {MEDIA[f] for f in FIVE if f != answer}
-    for f in FIVE:
+    assert set(links) == {MEDIA[f] for f in FORMATS if f != answer}
+    for f in FORMATS:
         if f == answer:
             continue
         parts = urlsplit(links[MEDIA[f]])
@@ -130,9 +133,10 @@ def test_link_alternate_for_each_other_format(module_client, accept, fmt, answer
         assert alt.headers["Content-Type"] == CT[f]
 
 
-def test_symbols_link_lists_only_its_four_formats(module_client):
+def test_symbols_link_lists_every_format_but_png(module_client):
     resp = module_client.get(SYMBOLS)
-    assert set(_links(resp.headers["Link"])) == {"text/html", "text/csv", "application/xml"}
+    assert set(_links(resp.headers["Link"])) == {"text/html", "text/csv", "application/xml",
+                                                 PARQUET}
 
 
 def test_406_lists_the_media_types(module_client):
@@ -141,27 +145,26 @@ def test_406_lists_the_media_types(module_client):
     assert resp.headers["Content-Type"] == "application/json"
     error = resp.get_json()["error"]
     assert error["code"] == "not_acceptable"
-    assert error["allowed"] == [MEDIA[f] for f in FIVE]
+    assert error["allowed"] == [MEDIA[f] for f in FORMATS]
     for media in MEDIA.values():
         assert media in error["message"]
 
 
-def test_406_on_symbols_lists_its_four_media_types(module_client):
+def test_406_on_symbols_lists_its_media_types_without_png(module_client):
     resp = _get(module_client, SYMBOLS, "image/png")
     assert resp.status_code == 406
-    assert resp.get_json()["error"]["allowed"] == [MEDIA[f] for f in ("json", "html", "csv",
-                                                                       "xml")]
+    assert resp.get_json()["error"]["allowed"] == [MEDIA[f] for f in NO_CHART]
 
 
-def test_unknown_format_lists_the_five(module_client):
+def test_unknown_format_lists_every_format(module_client):
     resp = _get(module_client, STATS, fmt="yaml")
     assert resp.status_code == 400
     error = resp.get_json()["error"]
     assert error["code"] == "unknown_format"
     assert error["param"] == "format"
-    assert error["allowed"] == FIVE
+    assert error["allowed"] == FORMATS
     assert "yaml" in error["message"]
-    for f in FIVE:
+    for f in FORMATS:
         assert f in error["message"]
 
 
@@ -170,7 +173,7 @@ def test_png_on_symbols_is_a_400(module_client):
     assert resp.status_code == 400
     error = resp.get_json()["error"]
     assert error["param"] == "format"
-    assert error["allowed"] == ["json", "html", "csv", "xml"]
+    assert error["allowed"] == NO_CHART
 
 
 # -- errors in the negotiated format --------------------------------------------------------
@@ -264,8 +267,8 @@ def test_etag_stable_within_ttl_and_if_none_match_gives_304(client, url):
 
 
 def test_etag_differs_between_formats(module_client):
-    etags = {f: _get(module_client, STATS, fmt=f).headers["ETag"] for f in FIVE}
-    assert len(set(etags.values())) == 5
+    etags = {f: _get(module_client, STATS, fmt=f).headers["ETag"] for f in FORMATS}
+    assert len(set(etags.values())) == len(FORMATS)
 
 
 def test_etag_same_whether_format_came_from_accept_or_parameter(module_client):
@@ -275,7 +278,7 @@ def test_etag_same_whether_format_came_from_accept_or_parameter(module_client):
     assert by_accept.data == by_param.data
 
 
-@pytest.mark.parametrize("fmt", FIVE)
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_cache_control_public_with_max_age(client, fmt):
     resp = _get(client, STATS, fmt=fmt)
     m = re.fullmatch(r"public, max-age=(\d+)", resp.headers["Cache-Control"])
@@ -291,12 +294,13 @@ def test_errors_are_not_cached(module_client):
 
 
 # -- Content-Disposition, download, BOM -----------------------------------------------------
-@pytest.mark.parametrize("fmt", FIVE)
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_download_makes_an_attachment(module_client, fmt):
     resp = _get(module_client, TECH + "&download=1", fmt=fmt)
     assert resp.status_code == 200
     disposition = resp.headers["Content-Disposition"]
-    ext = {"json": "json", "html": "html", "csv": "csv", "xml": "xml", "png": "png"}[fmt]
+    ext = {"json": "json", "html": "html", "csv": "csv", "xml": "xml", "png": "png",
+           "parquet": "parquet"}[fmt]
     assert re.fullmatch(rf'attachment; filename="technical_BTCUSDT_1h_30\.{ext}"', disposition)
 
 

@@ -109,12 +109,13 @@ def test_a_registered_analysis_is_in_openapi_and_the_index(client):
     assert params["top"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 5,
                                        "default": 3}
     assert set(op["responses"]["200"]["content"]) == {
-        "application/json", "text/html", "text/csv", "application/xml", "image/png"}
+        "application/json", "text/html", "text/csv", "application/xml", "image/png",
+        "application/vnd.apache.parquet"}
     rows = spec["components"]["schemas"]["rangesReport"]["properties"]["rows"]["items"]
     assert set(rows["properties"]) == {"symbol", "range_pct"}
 
     index = client.get("/").data.decode()
-    for fmt in ("json", "html", "csv", "xml", "png"):
+    for fmt in ("json", "html", "csv", "xml", "png", "parquet"):
         assert f'href="/api/v1/toy/ranges?format={fmt}"' in index
 
 
