@@ -1,4 +1,5 @@
-"""Shared fixtures: the recorded Binance data in ../shared, and real servers on loopback."""
+"""Shared fixtures: the recorded Binance responses in tests/fixtures/binance, and real servers
+on loopback."""
 from __future__ import annotations
 
 import json
@@ -13,16 +14,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures" / "binance"
+# Recorded Binance responses (see its README.md); part of the repository, so never skipped.
+BINANCE_FIXTURES = ROOT / "tests" / "fixtures" / "binance"
 
 
 @pytest.fixture(scope="session")
 def binance_fixtures() -> Path:
-    """../shared/fixtures/binance, or a skip where the clone has no ../shared beside it."""
-    if not SHARED_FIXTURES.is_dir():
-        pytest.skip(f"recorded Binance data not found at {SHARED_FIXTURES} "
-                    "(../shared is only beside the repo in CI and developer checkouts)")
-    return SHARED_FIXTURES
+    return BINANCE_FIXTURES
 
 
 def free_port() -> int:

@@ -1,3 +1,4 @@
+import gzip
 import json
 import math
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 from binance_svc.analysis.correlation import ASSET_COLUMNS, PERIODS_PER_YEAR, correlation_report
 from binance_svc.upstream.frames import empty_klines, klines_frame
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "binance"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "binance"   # see its README.md
 JUNE = FIXTURES / "klines_api_1h_2023-06"
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "DOGEUSDT"]
 HOURS_PER_YEAR = 8760
@@ -30,11 +31,8 @@ def assert_finite(obj, path="summary"):
 
 @pytest.fixture(scope="module")
 def june():
-    paths = {s: JUNE / f"klines_{s}_1h_2023-06_720.json" for s in SYMBOLS}
-    absent = [str(p) for p in paths.values() if not p.exists()]
-    if absent:
-        pytest.skip(f"recorded June 2023 hourly klines not found: {', '.join(absent)}")
-    return {s: klines_frame(json.loads(p.read_text())) for s, p in paths.items()}
+    paths = {s: JUNE / f"klines_{s}_1h_2023-06_720.json.gz" for s in SYMBOLS}
+    return {s: klines_frame(json.loads(gzip.decompress(p.read_bytes()))) for s, p in paths.items()}
 
 
 def max_drawdown_by_hand(closes):

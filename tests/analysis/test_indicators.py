@@ -12,17 +12,15 @@ from binance_svc.analysis import indicators as ind
 
 talib = pytest.importorskip("talib", reason="TA-Lib (test extra 'ta-lib') is not installed")
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "binance"
-BTC_1H = FIXTURES / "klines_1h_2023-06" / "BTCUSDT-1h-2023-06.csv"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "binance"   # see its README.md
+BTC_1H = FIXTURES / "klines_1h_2023-06" / "BTCUSDT-1h-2023-06.csv.gz"
 RTOL = 1e-9
 
 
 @pytest.fixture(params=["btcusdt_1h", "seeded_walk"])
 def closes(request) -> pd.Series:
     if request.param == "btcusdt_1h":
-        if not BTC_1H.exists():
-            pytest.skip(f"real klines fixture not found at {BTC_1H} (../shared beside the repo)")
-        # data.binance.vision CSV: no header, column 4 is the close.
+        # data.binance.vision CSV (gzipped): no header, column 4 is the close.
         return pd.read_csv(BTC_1H, header=None)[4].astype("float64").rename("close")
     rng = np.random.default_rng(20230601)
     # A geometric random walk around 100 with 1 % moves; an index that is not 0..n-1 checks

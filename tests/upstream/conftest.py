@@ -6,6 +6,7 @@ requests.Session) or to the demo market's transport adapter.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import time
 from pathlib import Path
@@ -27,15 +28,13 @@ TICKER_URL = BASE + "/api/v3/ticker/24hr"
 EXCHANGE_INFO_URL = BASE + "/api/v3/exchangeInfo"
 HOUR_MS = 3_600_000
 
-# ../shared/fixtures/binance beside the repository (see its README); absent on some checkouts.
-SHARED_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "binance"
-
 # Environment variables the service reads; cleared so that an operator's shell cannot change
 # what these tests see.
 SERVICE_ENV = ("BINANCE_BASE_URL", "BINANCE_TIMEOUT", "MARKET_SOURCE", "WATCHLIST", "CACHE_TYPE",
                "CACHE_REDIS_URL", "CACHE_TTL_TICKER", "CACHE_TTL_DEPTH", "CACHE_TTL_EXCHANGE_INFO",
                "CACHE_TTL_KLINES", "CACHE_STALE_TTL", "CACHE_THRESHOLD", "UPSTREAM_WEIGHT_SHARE",
-               "UPSTREAM_WEIGHT_LIMIT", "LOG_LEVEL", "DEMO_SEED", "DEMO_LATENCY_MS")
+               "UPSTREAM_WEIGHT_LIMIT", "LOG_LEVEL", "DEMO_SEED", "DEMO_LATENCY_MS",
+               "DEMO_UPSTREAM_URL", "RESPONSE_CACHE_MB", "REDIS_TIMEOUT", "UPSTREAM_STATE_FILE")
 
 
 class FakeClock:
@@ -146,20 +145,24 @@ def klines_upstream():
     return make
 
 
-@pytest.fixture
-def shared_fixtures():
-    if not SHARED_FIXTURES.is_dir():
-        pytest.skip(f"recorded Binance responses not found at {SHARED_FIXTURES} "
-                    "(clone the repository beside ../shared to run this test)")
-    return SHARED_FIXTURES
+def read_fixture(path: Path) -> str:
+    """The text of a recorded response; a `.gz` file is decompressed (the long kline files)."""
+    data = path.read_bytes()
+    return (gzip.decompress(data) if path.suffix == ".gz" else data).decode("utf-8")
 
 
 @pytest.fixture
-def load_fixture(shared_fixtures):
+def load_fixture(binance_fixtures):
+    """load_fixture("rest/http_spot_market_depth.json") -> the parsed JSON, from
+    tests/fixtures/binance (tests/conftest.py). A missing file is an error, not a skip: the
+    fixtures are part of the repository."""
     def load(relative: str):
-        path = shared_fixtures / relative
-        if not path.is_file():
-            pytest.skip(f"recorded Binance response {relative} not found under {shared_fixtures}")
-        return json.loads(path.read_text())
+        return json.loads(read_fixture(binance_fixtures / relative))
 
     return load
+
+
+@pytest.fixture
+def fixture_text(binance_fixtures):
+    """fixture_text("klines_1h_2023-06/BTCUSDT-1h-2023-06.csv.gz") -> the file's text."""
+    return lambda relative: read_fixture(binance_fixtures / relative)

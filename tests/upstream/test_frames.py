@@ -1,11 +1,12 @@
 """Raw Binance JSON -> typed frames: the schemas `analysis/` relies on.
 
-The recorded responses under ../shared/fixtures/binance are used where present (the tests
-skip, saying so, where ../shared is absent); the other tests build their own bodies.
+The recorded responses are read from tests/fixtures/binance (see its README.md); the other
+tests build their own bodies.
 """
 from __future__ import annotations
 
 import csv
+import io
 
 import numpy as np
 import pandas as pd
@@ -102,7 +103,7 @@ def test_recorded_exchange_info_gives_the_symbols_frame(load_fixture):
 
 @pytest.mark.parametrize("symbol", JUNE)
 def test_a_month_of_recorded_hourly_klines_is_720_whole_hours(load_fixture, symbol):
-    raw = load_fixture(f"klines_api_1h_2023-06/klines_{symbol}_1h_2023-06_720.json")
+    raw = load_fixture(f"klines_api_1h_2023-06/klines_{symbol}_1h_2023-06_720.json.gz")
     frame = klines_frame(raw)
     assert_kline_schema(frame)
     assert len(frame) == 720
@@ -114,14 +115,14 @@ def test_a_month_of_recorded_hourly_klines_is_720_whole_hours(load_fixture, symb
     assert (frame["low"] <= frame[["open", "close"]].min(axis=1)).all()
 
 
-@pytest.mark.parametrize("symbol", JUNE)
-def test_the_api_json_and_the_csv_dump_of_june_agree(shared_fixtures, load_fixture, symbol):
-    path = shared_fixtures / "klines_1h_2023-06" / f"{symbol}-1h-2023-06.csv"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    frame = klines_frame(load_fixture(f"klines_api_1h_2023-06/klines_{symbol}_1h_2023-06_720.json"))
-    with path.open() as fh:
-        rows = list(csv.reader(fh))
+def test_the_api_json_and_the_csv_dump_of_june_agree(fixture_text, load_fixture):
+    # The same BTCUSDT month from two sources: /api/v3/klines JSON parsed by klines_frame, and
+    # data.binance.vision's CSV read with float() and int().
+    raw = load_fixture("klines_api_1h_2023-06/klines_BTCUSDT_1h_2023-06_720.json.gz")
+    frame = klines_frame(raw)
+    dump = fixture_text("klines_1h_2023-06/BTCUSDT-1h-2023-06.csv.gz")
+    rows = list(csv.reader(io.StringIO(dump)))
+    assert len(rows) == 720
     assert [int(r[0]) for r in rows] == [ms(t) for t in frame["open_time"]]
     assert [float(r[4]) for r in rows] == frame["close"].tolist()
     assert [int(r[8]) for r in rows] == frame["trades"].tolist()
