@@ -7,7 +7,7 @@
 The upstream is the demo market served over loopback HTTP
 (`python -m binance_svc.upstream.demo --port N [--latency-ms L]`); the service is the real
 gunicorn with the repo's gunicorn.conf.py pointed at it (MARKET_SOURCE=demo
-BINANCE_BASE_URL=http://127.0.0.1:N), every time to live at its default. The demo's
+DEMO_UPSTREAM_URL=http://127.0.0.1:N), every time to live at its default. The demo's
 GET /__demo/stats counts the upstream calls per path and their weight (reset before each run).
 
 The workload: every resource in every format, for several symbols of the watch list (technical
@@ -163,7 +163,7 @@ def one_run(label: str, args, work: Path, latency_ms: int, cache_type: str,
     upstream = service = None
     try:
         upstream = demo_upstream(uport, latency_ms, work / f"{label}-upstream.log")
-        env = {"MARKET_SOURCE": "demo", "BINANCE_BASE_URL": f"http://127.0.0.1:{uport}",
+        env = {"MARKET_SOURCE": "demo", "DEMO_UPSTREAM_URL": f"http://127.0.0.1:{uport}",
                "GUNICORN_WORKERS": str(args.workers), "GUNICORN_THREADS": str(args.threads),
                "CACHE_TYPE": cache_type, "LOG_LEVEL": args.log_level, **extra_env}
         if args.max_requests is not None:
@@ -181,7 +181,7 @@ def one_run(label: str, args, work: Path, latency_ms: int, cache_type: str,
                    warmup_s=warmup,
                    upstream_calls=sum(up["requests"].values()),
                    upstream_by_path=up["requests"], weight=up["total_weight"],
-                   env={k: v for k, v in env.items() if k != "BINANCE_BASE_URL"})
+                   env={k: v for k, v in env.items() if k != "DEMO_UPSTREAM_URL"})
         res["weight_per_min"] = res["weight"] / res["elapsed_s"] * 60
         return res
     finally:

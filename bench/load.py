@@ -219,7 +219,7 @@ def main(argv=None) -> int:
         up_url = up.stdout.readline().strip()
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "MARKET_SOURCE": "demo", "BINANCE_BASE_URL": up_url,
+        env = {**os.environ, "MARKET_SOURCE": "demo", "DEMO_UPSTREAM_URL": up_url,
                "GUNICORN_BIND": f"127.0.0.1:{port}", "LOG_LEVEL": args.log_level,
                "GUNICORN_CMD_ARGS": "--no-control-socket"}
         for name in ("CACHE_TYPE", "CACHE_REDIS_URL", "WATCHLIST"):

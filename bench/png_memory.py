@@ -67,7 +67,7 @@ def main(argv=None) -> int:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MARKET_SOURCE": "demo", "BINANCE_BASE_URL": "",
+    env = {**os.environ, "MARKET_SOURCE": "demo", "DEMO_UPSTREAM_URL": "",
            "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1",
            "GUNICORN_MAX_REQUESTS": "0", "LOG_LEVEL": "WARNING",
            "GUNICORN_CMD_ARGS": "--no-control-socket"}

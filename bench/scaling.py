@@ -135,7 +135,7 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         self.log_path = log
-        env = {**os.environ, "MARKET_SOURCE": "demo", "BINANCE_BASE_URL": upstream.url,
+        env = {**os.environ, "MARKET_SOURCE": "demo", "DEMO_UPSTREAM_URL": upstream.url,
                "GUNICORN_BIND": f"127.0.0.1:{self.port}", "GUNICORN_WORKERS": str(workers),
                "GUNICORN_THREADS": "4", "GUNICORN_ACCESSLOG": "-", "LOG_LEVEL": "INFO",
                "GUNICORN_CMD_ARGS": "--no-control-socket",

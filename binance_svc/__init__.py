@@ -80,10 +80,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     demo = None
     adapter = None
-    if settings.market_source == "demo" and not settings.binance_base_url_set:
+    if settings.demo_in_process:
         demo = DemoMarket(settings.demo_seed, settings.demo_latency_ms)
         adapter = DemoAdapter(demo)
-    client = BinanceClient(settings.binance_base_url, settings.binance_timeout,
+    client = BinanceClient(settings.upstream_url, settings.binance_timeout,
                            settings.weight_budget, session_adapter=adapter,
                            coordinator=coordinator)
     # A waiter gives up on another process's fetch after the worst case of one klines page.

@@ -42,7 +42,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     binance_base_url: str = "https://data-api.binance.vision"
-    binance_base_url_set: bool = False
+    demo_upstream_url: str | None = None
     binance_timeout: float = 5.0
     market_source: str = "binance"
     watchlist: tuple[str, ...] = DEFAULT_WATCHLIST
@@ -69,12 +69,16 @@ class Settings:
         env.update({k: str(v) if not isinstance(v, str) else v
                     for k, v in (overrides or {}).items() if k.isupper()})
         get = env.get
-        base_url = get("BINANCE_BASE_URL", "").strip()
-        if base_url and not re.match(r"^https?://[^\s/]+(:\d+)?/?$", base_url):
-            raise ConfigError("BINANCE_BASE_URL", base_url, "an http(s) URL with no path")
         source = get("MARKET_SOURCE", "binance").strip().lower()
         if source not in ("binance", "demo"):
             raise ConfigError("MARKET_SOURCE", source, "binance or demo")
+        # Each source reads only its own URL, so a BINANCE_BASE_URL left in the environment
+        # cannot send the demo market's requests to a host that does not exist.
+        base_url = demo_url = None
+        if source == "binance":
+            base_url = _url("BINANCE_BASE_URL", get("BINANCE_BASE_URL"))
+        else:
+            demo_url = _url("DEMO_UPSTREAM_URL", get("DEMO_UPSTREAM_URL"))
         watchlist = _symbols("WATCHLIST", get("WATCHLIST"), DEFAULT_WATCHLIST)
         cache_type = get("CACHE_TYPE", "SimpleCache").strip()
         if cache_type not in CACHE_TYPES:
@@ -92,8 +96,8 @@ class Settings:
         if level not in LOG_LEVELS:
             raise ConfigError("LOG_LEVEL", level, "one of " + ", ".join(LOG_LEVELS))
         return cls(
-            binance_base_url=(base_url or cls.binance_base_url).rstrip("/"),
-            binance_base_url_set=bool(base_url),
+            binance_base_url=base_url or cls.binance_base_url,
+            demo_upstream_url=demo_url,
             binance_timeout=_float("BINANCE_TIMEOUT", get("BINANCE_TIMEOUT", "5"), 0.1, 120),
             market_source=source,
             watchlist=watchlist,
@@ -121,6 +125,26 @@ class Settings:
     @property
     def weight_budget(self) -> int:
         return int(self.upstream_weight_limit * self.upstream_weight_share)
+
+    @property
+    def upstream_url(self) -> str:
+        """Where the Spot client sends its requests: Binance, or the demo market served over
+        HTTP; with the in-process demo market, the default host its transport adapter serves."""
+        return self.demo_upstream_url or self.binance_base_url
+
+    @property
+    def demo_in_process(self) -> bool:
+        return self.market_source == "demo" and self.demo_upstream_url is None
+
+
+def _url(name, raw) -> str | None:
+    """An http(s) URL with no path, without its trailing slash; None when unset or empty."""
+    value = (raw or "").strip()
+    if not value:
+        return None
+    if not re.match(r"^https?://[^\s/]+(:\d+)?/?$", value):
+        raise ConfigError(name, value, "an http(s) URL with no path")
+    return value.rstrip("/")
 
 
 def _int(name, raw, lo, hi) -> int:

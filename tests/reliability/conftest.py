@@ -164,7 +164,7 @@ def start_service(request, upstream, tmp_path_factory):
     logs = tmp_path_factory.mktemp("gunicorn-logs")
 
     def start(workers: int = 3, **env) -> Service:
-        full_env = {**SERVICE_ENV, "BINANCE_BASE_URL": upstream.url,
+        full_env = {**SERVICE_ENV, "DEMO_UPSTREAM_URL": upstream.url,
                     **{k: str(v) for k, v in env.items()}}
         log = logs / f"gunicorn-{len(started)}.log"
         service = Service(gunicorn_class(env=full_env, workers=workers, log=log), workers,

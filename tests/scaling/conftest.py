@@ -348,7 +348,7 @@ def start_hosts(request, upstream, tmp_path_factory):
         redis_url = spec.pop("redis", None)
         workers = int(spec.pop("workers", WORKERS))
         name = spec.pop("name", None)
-        env = {**SERVICE_ENV, "BINANCE_BASE_URL": upstream.url,
+        env = {**SERVICE_ENV, "DEMO_UPSTREAM_URL": upstream.url,
                **{k: str(v) for k, v in spec.items()}}
         if redis_url:
             env.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=redis_url)

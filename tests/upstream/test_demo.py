@@ -460,7 +460,7 @@ def loopback():
 
 def test_the_loopback_demo_serves_the_app_through_a_real_socket(clean_env, loopback):
     market, url = loopback
-    app = create_app({"MARKET_SOURCE": "demo", "BINANCE_BASE_URL": url, "BINANCE_TIMEOUT": "2"})
+    app = create_app({"MARKET_SOURCE": "demo", "DEMO_UPSTREAM_URL": url, "BINANCE_TIMEOUT": "2"})
     services = app.extensions["binance_svc"]
     assert services.demo is None                        # no adapter: the socket is used
     frame, prov = services.market.klines("BTCUSDT", "1h", 50)

@@ -19,7 +19,8 @@ def load(**env) -> Settings:
 def test_the_defaults():
     s = load()
     assert s.binance_base_url == "https://data-api.binance.vision"
-    assert s.binance_base_url_set is False
+    assert s.demo_upstream_url is None
+    assert s.upstream_url == "https://data-api.binance.vision"
     assert s.binance_timeout == 5.0
     assert s.market_source == "binance"
     assert s.watchlist == WATCHLIST == DEFAULT_WATCHLIST
@@ -47,14 +48,15 @@ def test_klines_ttl_grows_with_the_interval():
 
 
 def test_each_variable_is_read():
-    s = load(BINANCE_BASE_URL="http://127.0.0.1:9000/", BINANCE_TIMEOUT=" 2.5 ",
+    s = load(DEMO_UPSTREAM_URL="http://127.0.0.1:9000/", BINANCE_TIMEOUT=" 2.5 ",
              MARKET_SOURCE="Demo", WATCHLIST=" btcusdt, ethusdt ,", CACHE_TYPE="RedisCache",
              CACHE_REDIS_URL="redis://cache:6379/0", CACHE_TTL_TICKER="5", CACHE_TTL_DEPTH="1",
              CACHE_TTL_EXCHANGE_INFO="600", CACHE_TTL_KLINES="1m=5, 1d=600",
              CACHE_STALE_TTL="120", CACHE_THRESHOLD="500", UPSTREAM_WEIGHT_SHARE="0.25",
              UPSTREAM_WEIGHT_LIMIT="1200", LOG_LEVEL="debug", DEMO_SEED="42",
-             DEMO_LATENCY_MS="15")
-    assert s.binance_base_url == "http://127.0.0.1:9000" and s.binance_base_url_set is True
+             DEMO_LATENCY_MS="15", RESPONSE_CACHE_MB="8", REDIS_TIMEOUT="1.5",
+             UPSTREAM_STATE_FILE=" /dev/shm/x.state ")
+    assert s.demo_upstream_url == "http://127.0.0.1:9000" == s.upstream_url
     assert s.binance_timeout == 2.5
     assert s.market_source == "demo"
     assert s.watchlist == ("BTCUSDT", "ETHUSDT")
@@ -66,6 +68,9 @@ def test_each_variable_is_read():
     assert s.weight_budget == 300
     assert s.log_level == "DEBUG"
     assert (s.demo_seed, s.demo_latency_ms) == (42, 15)
+    assert (s.response_cache_mb, s.redis_timeout) == (8, 1.5)
+    assert s.upstream_state_file == "/dev/shm/x.state"
+    assert load(BINANCE_BASE_URL="http://127.0.0.1:9000/").upstream_url == "http://127.0.0.1:9000"
 
 
 def test_an_empty_watchlist_or_base_url_means_the_default():
@@ -92,6 +97,7 @@ BAD = [
     ("LOG_LEVEL", "verbose"), ("BINANCE_BASE_URL", "ftp://api.binance.com"),
     ("BINANCE_BASE_URL", "https://api.binance.com/api/v3"), ("BINANCE_BASE_URL", "binance.com"),
     ("DEMO_SEED", "-1"), ("DEMO_LATENCY_MS", "fast"),
+    ("RESPONSE_CACHE_MB", "0"), ("REDIS_TIMEOUT", "0"),
 ]
 
 
@@ -101,6 +107,14 @@ def test_a_bad_value_is_a_config_error_naming_the_variable(name, value):
         load(**{name: value})
     assert info.value.variable == name
     assert name in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["ftp://127.0.0.1:9000", "http://127.0.0.1:9000/api"])
+def test_a_bad_demo_upstream_url_is_a_config_error(value):
+    with pytest.raises(ConfigError) as info:
+        load(MARKET_SOURCE="demo", DEMO_UPSTREAM_URL=value)
+    assert info.value.variable == "DEMO_UPSTREAM_URL"
+    assert "DEMO_UPSTREAM_URL" in str(info.value)
 
 
 def test_the_message_says_the_value_and_what_is_allowed():
@@ -156,3 +170,40 @@ def test_the_app_uses_the_settings(clean_env):
     assert services.client.spot.show_limit_usage is True
     assert services.client.weight_budget == 1200
     assert services.demo is None and services.market.source == "binance"
+
+
+# -- which upstream: BINANCE_BASE_URL counts only for MARKET_SOURCE=binance -----------------------
+
+def test_the_demo_market_ignores_a_stray_binance_base_url(clean_env, monkeypatch):
+    # `make demo` in a shell that still has BINANCE_BASE_URL set (even to a host that does
+    # not exist, or to a value that is not a URL) serves the bundled demo market.
+    monkeypatch.setenv("BINANCE_BASE_URL", "http://127.0.0.1:9")
+    s = Settings.load(overrides={"MARKET_SOURCE": "demo"})
+    assert s.demo_in_process and s.upstream_url == "https://data-api.binance.vision"
+    assert load(MARKET_SOURCE="demo", BINANCE_BASE_URL="not a url").demo_in_process
+
+    app = create_app({"MARKET_SOURCE": "demo", "LOG_LEVEL": "WARNING"})
+    services = app.extensions["binance_svc"]
+    assert services.demo is not None and services.market.source == "demo"
+    frame, prov = services.market.klines("BTCUSDT", "1h", 5)
+    assert len(frame) == 5 and prov.source == "demo"
+    resp = app.test_client().get("/api/v1/market/statistics?symbols=BTCUSDT&format=json")
+    assert resp.status_code == 200 and resp.get_json()["source"] == "demo"
+
+
+def test_the_demo_market_over_http_has_its_own_setting():
+    s = load(MARKET_SOURCE="demo", DEMO_UPSTREAM_URL="http://127.0.0.1:9000",
+             BINANCE_BASE_URL="https://api.binance.com")
+    assert not s.demo_in_process
+    assert s.upstream_url == "http://127.0.0.1:9000"
+    # ...which live data ignores in turn.
+    s = load(MARKET_SOURCE="binance", DEMO_UPSTREAM_URL="http://127.0.0.1:9000")
+    assert s.upstream_url == "https://data-api.binance.vision" and s.demo_upstream_url is None
+    assert load(DEMO_UPSTREAM_URL="not a url").demo_upstream_url is None
+
+
+def test_the_app_calls_the_demo_upstream_url_without_an_adapter(clean_env):
+    app = create_app({"MARKET_SOURCE": "demo", "DEMO_UPSTREAM_URL": "http://127.0.0.1:9"})
+    services = app.extensions["binance_svc"]
+    assert services.demo is None and services.market.source == "demo"
+    assert services.client.spot.base_url == "http://127.0.0.1:9"

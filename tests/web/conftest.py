@@ -20,7 +20,7 @@ WATCHLIST = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "
 DEMO_CONFIG = {
     "TESTING": True,
     "MARKET_SOURCE": "demo",
-    "BINANCE_BASE_URL": "",          # unset: the demo adapter is mounted on the default host
+    "DEMO_UPSTREAM_URL": "",         # unset: the demo market answers in process, no socket
     "WATCHLIST": ",".join(WATCHLIST),
     "CACHE_TYPE": "SimpleCache",
     "DEMO_LATENCY_MS": "0",
