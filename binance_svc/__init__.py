@@ -22,13 +22,17 @@ class Services:
     demo: object | None
     version: str
     coordinator: object
+    registry: object
 
     def cache_status(self) -> dict:
         return {"type": self.settings.cache_type, **self.coordinator.status()}
 
 
-def create_app(config: dict | None = None) -> Flask:
-    """Build the app. `config` overrides environment variables (same names) for tests."""
+def create_app(config: dict | None = None, registry=None) -> Flask:
+    """Build the app. `config` overrides environment variables (same names) for tests;
+    `registry` (binance_svc.spec.Registry) the analyses served, by default every one of
+    binance_svc/analyses.py."""
+    from .analyses import REGISTRY
     from .upstream.cache import FallbackCache, UpstreamCache
     from .upstream.client import BinanceClient
     from .upstream.coordination import HostCoordinator, LocalCoordinator, RedisCoordinator
@@ -90,8 +94,10 @@ def create_app(config: dict | None = None) -> Flask:
     upstream = UpstreamCache(upstream_cache, settings.cache_stale_ttl, coordinator=coordinator,
                              flight_wait=settings.binance_timeout * 2 + 1)
     market = Market(settings, client, upstream, source=settings.market_source)
+    registry = registry if registry is not None else REGISTRY
     app.extensions["binance_svc"] = Services(settings, market, client, upstream_cache,
-                                             response_cache, demo, __version__, coordinator)
+                                             response_cache, demo, __version__, coordinator,
+                                             registry)
 
     # Cache hits are answered in front of Flask (web/hits.py), from this worker's own copies;
     # the request log wraps both.
@@ -99,7 +105,7 @@ def create_app(config: dict | None = None) -> Flask:
     observe.register(app)
     errors.register(app)
     app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
+    app.register_blueprint(api.blueprint(registry))
     return app
 
 
