@@ -1,6 +1,6 @@
-"""Paired A/B of the charts' legends: pasted images (`charts._legend`) against matplotlib's
-Legend drawn on every render (`charts._mpl_legend`), alternating in one process, so that the
-host's drift (it swings by half within a minute) hits both sides alike.
+"""Paired A/B of the charts' legends: pasted images (`charts.fast.legend`) against
+matplotlib's Legend drawn on every render (`charts.primitives.mpl_legend`), alternating in one
+process, so that the host's drift (it swings by half within a minute) hits both sides alike.
 
     .venv/bin/python bench/legend_ab.py [--runs 21] [--size 1200x800]
 
@@ -14,7 +14,7 @@ import time
 
 from cold_latency import BUILDERS, PROV, raw_inputs
 
-from binance_svc.render import charts
+from binance_svc.charts import fast, primitives
 from binance_svc.render.formats import RenderContext, render
 from binance_svc.upstream.demo import DemoMarket
 from binance_svc.worker import prepare
@@ -29,14 +29,14 @@ def main() -> None:
     print("worker prepared:", prepare())
     raw = raw_inputs(DemoMarket(7))
     ctx = RenderContext(links={}, width=width, height=height)
-    sides = {"pasted": charts._legend, "matplotlib": charts._mpl_legend}
+    sides = {"pasted": fast.legend, "matplotlib": primitives.mpl_legend}
     try:
         for name in ("technical", "liquidity", "statistics"):
             report = BUILDERS[name](raw).with_provenance(PROV)
             times: dict[str, list[float]] = {side: [] for side in sides}
             for _ in range(args.runs):
                 for side, legend in sides.items():
-                    charts._legend = legend
+                    fast.legend = legend
                     t0 = time.perf_counter()
                     render(report, "png", ctx)
                     times[side].append((time.perf_counter() - t0) * 1000)
@@ -44,7 +44,7 @@ def main() -> None:
             print(f"{name:11} matplotlib's legend {mpl:6.1f} ms   pasted {pasted:6.1f} ms   "
                   f"ratio {pasted / mpl:.2f}")
     finally:
-        charts._legend = sides["pasted"]
+        fast.legend = sides["pasted"]
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ WARM_SIZE = (400, 300)
 
 def prepare() -> dict:
     """Warm, freeze, and turn on collection after each render. Returns what it did."""
+    from binance_svc.charts.policy import prepare_process
     from binance_svc.render import png
 
     started = time.perf_counter()
@@ -38,7 +39,7 @@ def prepare() -> dict:
         warmed = []
     gc.collect()
     gc.freeze()
-    png.COLLECT_AFTER_RENDER = True
+    prepare_process()
     done = {"warmed": warmed, "frozen_objects": gc.get_freeze_count(),
             "seconds": round(time.perf_counter() - started, 3)}
     log.info("worker prepared: %s", done)

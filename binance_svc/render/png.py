@@ -1,7 +1,7 @@
-"""Report -> PNG bytes: the analysis' chart at the requested pixel size.
+"""Report -> PNG bytes: the report's chart at the requested pixel size.
 
-A fresh Figure with its own Agg canvas per call (never pyplot): no global state, safe in
-threads, and nothing kept alive after the bytes are out. The same report at the same size
+The chart is `getattr(ctx, "chart", None) or report.analysis`, drawn by binance_svc.charts (a
+fresh Figure with its own Agg canvas per call, never pyplot). The same report at the same size
 gives the same bytes (no timestamp or software tag in the PNG), so ETags stay stable.
 
 Encoding: the canvas is drawn once and its pixels written as an 8-bit RGB PNG (the figure is
@@ -10,67 +10,40 @@ type 0 ("none"), at zlib level 3. The PNG format is four chunks (IHDR, pHYs, IDA
 a length, a type, the data and its CRC-32, written by `_png_bytes` with zlib and struct from
 the standard library. Why not Pillow: its PNG encoder tries every filter on every row and keeps
 the best, which took ~15 of its ~40 ms at 1200 x 800; on charts (flat colour, sharp edges)
-"none" compresses as well or better (technical 199 -> 177 kB, liquidity 108 -> 102 kB). Any
-PNG decoder reads the result; a test decodes it with Pillow and compares every pixel.
+"none" compresses as well or better (a four-panel chart 199 -> 177 kB, a depth chart 108 ->
+102 kB). Any PNG decoder reads the result; a test decodes it with Pillow and compares every
+pixel.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import struct
 import zlib
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from binance_svc.render import charts
+from binance_svc.charts import canvas, policy
+from binance_svc.charts.style import DPI
 
-DPI = 100            # figsize = pixels / 100, so the PNG is exactly width x height pixels
 MAX_PIXELS = 5000    # a guard for callers that skipped validation; the API allows 300-3000
 COMPRESS_LEVEL = 3   # zlib: 1-3 cost about the same, 4-6 ~50 % more time for 2-5 % fewer bytes
-
-
-def chart_analyses() -> tuple[str, ...]:
-    """The analyses that have a chart (any other analysis has no PNG)."""
-    return tuple(charts.DRAWERS)
 
 
 def render_png(report, ctx) -> bytes:
     """Draw `report` at ctx.width x ctx.height pixels and return the PNG bytes.
 
-    Raises ValueError for an analysis without a chart (e.g. "symbols") or a nonsensical size.
+    Raises ValueError for a chart that does not exist (e.g. "symbols") or a nonsensical size.
     """
-    draw = charts.DRAWERS.get(report.analysis)
-    if draw is None:
-        raise ValueError(f"no chart for analysis {report.analysis!r}; "
-                         f"charts exist for {', '.join(charts.DRAWERS)}")
+    chart = getattr(ctx, "chart", None) or report.analysis
+    if canvas.chart_module(chart) is None:
+        raise ValueError(f"no chart for analysis {chart!r}")
     width, height = int(ctx.width), int(ctx.height)
     if not (0 < width <= MAX_PIXELS and 0 < height <= MAX_PIXELS):
         raise ValueError(f"chart size {width}x{height} outside 1-{MAX_PIXELS} pixels")
     try:
-        return _draw(draw, report, width, height)
+        with canvas.drawn(chart, report, width, height) as rgba:
+            return _png_bytes(rgba, DPI)
     finally:
-        if COLLECT_AFTER_RENDER:   # the figure is garbage now: free its cycles (worker.py)
-            gc.collect()
-
-
-# Set by worker.prepare() once the worker's start-up heap is frozen: a full collection then
-# costs ~10 ms, and doing it after each chart keeps dead figures from piling up into one
-# long pause. Off elsewhere (tests, benchmarks), where a full collection walks everything.
-COLLECT_AFTER_RENDER = False
-
-
-def _draw(draw, report, width: int, height: int) -> bytes:
-    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
-    canvas = FigureCanvasAgg(fig)
-    try:
-        draw(fig, report)
-        canvas.draw()
-        return _png_bytes(np.asarray(canvas.buffer_rgba()), DPI)
-    finally:
-        charts.release_renderer(fig, canvas)
+        policy.after_render()
 
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -96,28 +69,3 @@ def _png_bytes(rgba: np.ndarray, dpi: int) -> bytes:
         _chunk(b"IDAT", zlib.compress(rows, COMPRESS_LEVEL)),
         _chunk(b"IEND", b""),
     ))
-
-
-def _keep_large_buffers_out_of_the_heap() -> bool:
-    """Have glibc serve every allocation of 1 MB or more with its own mmap (M_MMAP_THRESHOLD).
-
-    A chart needs a few MB of RGBA buffer (36 MB at 3000 x 3000) and the encoder an RGB copy to
-    encode. By default glibc raises its mmap threshold after such a buffer is freed, so the
-    next ones come from the heap, whose top then stays as high as the largest render so far:
-    5,000 renders at distinct sizes grew a worker by 22 MB, 200 renders up to 3000 x 3000 by
-    14 MB. With a fixed 1 MB threshold every large buffer goes back to the OS when freed (4 MB
-    for the same 200 renders) and a 1200 x 800 render takes as long (bench/png_memory.py,
-    docs/benchmarks.md). malloc_trim after each render did as well for memory but cost ~90 ms
-    a render (the next one faults every page back in). Process-wide, set once when this
-    module is imported (in each gunicorn worker); a no-op where the C library is not glibc.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    M_MMAP_THRESHOLD = -3
-    return bool(mallopt(M_MMAP_THRESHOLD, 1 << 20))
-
-
-MALLOC_TUNED = _keep_large_buffers_out_of_the_heap()

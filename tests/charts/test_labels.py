@@ -1,4 +1,5 @@
-"""charts._add_labels: many labels drawn as glyph outlines must look like the Texts they replace.
+"""primitives.add_labels: on the fast path many labels drawn as glyph outlines must look like the
+Texts they replace (fast.add_labels); on the plain path they are those Texts.
 
 The charts draw heatmap cells, row symbols and bar values this way for speed; if matplotlib ever
 changes how a Text is placed or rasterised, these comparisons fail before a user sees it.
@@ -12,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import offset_copy
 
-from binance_svc.render import charts
+from binance_svc.charts import fast, primitives
 
 LABELS = ["0.74", "\u22120.12", "1.00", "n/a", "BTCUSDT", " 102%", "\u00b150 bps", "+4.88%"]
 
@@ -51,10 +52,14 @@ def test_labels_match_texts(ha, va, angle, bold, size):
 
     def with_labels(fig, ax):
         trans = offset_copy(ax.transData, fig=fig, x=2.5, units="points")
-        charts._add_labels(ax, xs, ys, LABELS, size, colors, transform=trans, ha=ha, va=va,
-                           angle=angle, bold=bold)
+        primitives.add_labels(ax, xs, ys, LABELS, size, colors, transform=trans, ha=ha,
+                              va=va, angle=angle, bold=bold)
 
-    texts, labels = _pixels(with_texts), _pixels(with_labels)
+    texts = _pixels(with_texts)
+    with fast.use(True):
+        labels = _pixels(with_labels)
+    with fast.use(False):
+        assert np.array_equal(_pixels(with_labels), texts)   # plain: the very same Texts
     diff = np.abs(texts - labels).max(axis=2)
     ink = np.abs(texts - 255).max(axis=2) > 0
     assert ink.sum() > 500                      # the labels were drawn at all
@@ -65,7 +70,8 @@ def test_labels_match_texts(ha, va, angle, bold, size):
 def test_labels_are_one_artist_and_no_text():
     fig = Figure(figsize=(4, 3), dpi=100)
     ax = fig.add_axes([0, 0, 1, 1])
-    charts._add_labels(ax, range(len(LABELS)), range(len(LABELS)), LABELS, 9.0, "black")
+    with fast.use(True):
+        primitives.add_labels(ax, range(len(LABELS)), range(len(LABELS)), LABELS, 9.0, "black")
     assert len(ax.collections) == 1
     assert not [t for t in ax.findobj(Text) if t.get_text() in LABELS]
 
@@ -73,7 +79,8 @@ def test_labels_are_one_artist_and_no_text():
 def test_text_the_font_cannot_draw_falls_back_to_a_text():
     fig = Figure(figsize=(4, 3), dpi=100)
     ax = fig.add_axes([0, 0, 1, 1])
-    charts._add_labels(ax, [0, 1], [0, 1], ["BTCUSDT", "\u6bd4\u7279\u5e01"], 9.0, "black")
+    with fast.use(True):
+        primitives.add_labels(ax, [0, 1], [0, 1], ["BTCUSDT", "\u6bd4\u7279\u5e01"], 9.0, "black")
     assert len(ax.collections) == 1
     assert [t.get_text() for t in ax.texts] == ["\u6bd4\u7279\u5e01"]
 
