@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import errors
 from ..render.formats import REGISTRY, formats_for
-from ..spec import INTEGER, STRING, TIME, Analysis, Param, Registry
+from ..spec import INTEGER, STRING, TIME, Analysis, Param, Registry, Table
 from .respond import HEIGHT, WIDTH, allowed_query
 
 NUM = {"type": ["number", "null"]}
@@ -65,8 +65,7 @@ def _column_schema(kind: str) -> dict:
             INTEGER: {"type": ["integer", "null"]}}.get(kind, NUM)
 
 
-def _row_schema(analysis: Analysis) -> dict:
-    table = analysis.tables[0]
+def _row_schema(table: Table) -> dict:
     props = {c.name: {**_column_schema(c.type), "description": c.meaning + (
         f" ({c.unit})" if c.unit else "")} for c in table.columns}
     return {"type": "object", "properties": props, "additionalProperties": table.open_columns}
@@ -87,9 +86,14 @@ def _envelope(analysis: Analysis) -> dict:
             "summary": {"type": "object", "description": "Keys: " + ", ".join(
                 analysis.summary_keys) + "." if analysis.summary_keys else "Summary figures."},
             "columns": {"type": "array", "items": {"type": "string"}},
-            "rows": {"type": "array", "items": _row_schema(analysis)},
-            "tables": {"type": "object", "description": "The other tables: " + ", ".join(
-                analysis.table_names[1:]) + "." if len(analysis.tables) > 1 else "None."},
+            "rows": {"type": "array", "items": _row_schema(analysis.tables[0])},
+            "tables": {"type": "object", "description": "The other tables, by name.",
+                       "properties": {t.name: {
+                           "type": "object", "description": t.description,
+                           "properties": {
+                               "columns": {"type": "array", "items": {"type": "string"}},
+                               "rows": {"type": "array", "items": _row_schema(t)}}}
+                           for t in analysis.tables[1:]}},
         },
     }
 

@@ -185,3 +185,27 @@ def test_every_setting_is_documented():
     listed = _column(_sections(API_MD.read_text(encoding="utf-8")), "variable")
     assert listed == read, (f"only in docs/api.md: {sorted(listed - read)}; "
                             f"read by settings.py but not documented: {sorted(read - listed)}")
+
+
+def test_every_column_of_the_other_tables_is_in_both(doc, spec):
+    """A section's "column (`name`)" table against the envelope's `tables.name` row schema."""
+    documented: dict[tuple[str, str], set[str]] = {}
+    for section in doc:
+        for path in _paths(section.heading):
+            for table in section.tables:
+                m = re.fullmatch(r"column \(`([^`]+)`\)", table[0][0])
+                if m:
+                    documented[(path, m.group(1))] = {n for row in table[1:]
+                                                      for n in _names(row[0])}
+    described: dict[tuple[str, str], set[str]] = {}
+    for path, ops in spec["paths"].items():
+        content = ops["get"]["responses"].get("200", {}).get("content", {})
+        if "application/json" not in content:
+            continue
+        schema = _resolve(spec, content["application/json"]["schema"])
+        tables = schema.get("properties", {}).get("tables", {}).get("properties", {})
+        for name, table in tables.items():
+            items = _resolve(spec, table["properties"]["rows"]["items"])
+            described[(path, name)] = set(items["properties"])
+    assert described, "no other table found in the OpenAPI document"
+    assert documented == described
