@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 
 from binance_svc.analysis.correlation import correlation_report
 from binance_svc.analysis.liquidity import liquidity_report
-from binance_svc.analysis.report import Provenance
+from binance_svc.report import Provenance
 from binance_svc.analysis.statistics import statistics_report
 from binance_svc.analysis.technical import technical_report
 from binance_svc.render.formats import RenderContext, render

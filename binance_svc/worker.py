@@ -2,8 +2,9 @@
 
 1. **Warm the charts.** matplotlib is imported on the first PNG, and that first render also
    loads fonts, builds glyph and text caches and initialises the date machinery: ~500-800 ms
-   instead of ~200. Here each analysis draws one small chart from the bundled demo market (no
-   network), so no client waits for that.
+   instead of ~200. Here every analysis of the registry that has a chart is built from the
+   bundled demo market (no network) with its example parameters, through its own `build`, and
+   drawn once small, so no client waits for that.
 2. **Freeze the start-up heap.** The modules, the app and matplotlib are over a hundred
    thousand objects that live as long as the worker. `gc.freeze()` moves them out of the
    cyclic collector's sight, so a full collection no longer walks them.
@@ -26,14 +27,14 @@ log = logging.getLogger(__name__)
 WARM_SIZE = (400, 300)
 
 
-def prepare() -> dict:
+def prepare(registry=None) -> dict:
     """Warm, freeze, and turn on collection after each render. Returns what it did."""
     from binance_svc.charts.policy import prepare_process
     from binance_svc.render import png
 
     started = time.perf_counter()
     try:
-        warmed = _warm_charts(png.render_png)
+        warmed = _warm_charts(png.render_png, registry)
     except Exception:    # a worker that cannot warm up still serves
         log.warning("chart warm-up failed; the first chart will be slower", exc_info=True)
         warmed = []
@@ -46,38 +47,29 @@ def prepare() -> dict:
     return done
 
 
-class _Size:
-    width, height = WARM_SIZE
+# The demo market in process, with nothing shared: warm-up calls must not count against the
+# host's weight budget (UPSTREAM_STATE_FILE) or touch Redis.
+DEMO = {"MARKET_SOURCE": "demo", "DEMO_UPSTREAM_URL": "", "DEMO_LATENCY_MS": "0",
+        "CACHE_TYPE": "SimpleCache", "UPSTREAM_STATE_FILE": ""}
 
 
-def _warm_charts(render_png) -> list[str]:
-    """Draw every analysis' chart once, small, from the demo market."""
-    from binance_svc.analysis.correlation import correlation_report
-    from binance_svc.analysis.liquidity import liquidity_report
-    from binance_svc.analysis.report import Provenance, utcnow
-    from binance_svc.analysis.statistics import statistics_report
-    from binance_svc.analysis.technical import technical_report
-    from binance_svc.upstream.demo import DemoMarket
-    from binance_svc.upstream.frames import depth_frames, klines_frame, tickers_frame
+def _warm_charts(render_png, registry=None) -> list[str]:
+    """Build each analysis that has a chart from the demo market and draw it once, small."""
+    from binance_svc import create_app
+    from binance_svc.render.formats import RenderContext
+    from binance_svc.report import utcnow
+    from binance_svc.web.params import parse_params
 
-    market = DemoMarket(7)
-    symbols = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
-    now = utcnow()
-    prov = Provenance(source="demo", fetched_at=now, expires_at=now)
-    klines = {s: klines_frame(market.klines(s, "1d", 120)) for s in symbols}
-    bids, asks = depth_frames(market.depth("BTCUSDT", 100))
-    reports = [
-        technical_report(klines["BTCUSDT"], params={"symbol": "BTCUSDT", "interval": "1d",
-                                                    "limit": 60}, limit=60, interval="1d"),
-        correlation_report(klines, params={"symbols": symbols}, interval="1d", limit=119,
-                           benchmark="BTCUSDT"),
-        liquidity_report(bids, asks, params={"symbol": "BTCUSDT", "depth": 100},
-                         notionals=[1e4, 1e5]),
-        statistics_report(tickers_frame([market.ticker(s) for s in symbols]), params={},
-                          symbols=symbols),
-    ]
+    services = create_app(DEMO, registry=registry).extensions["binance_svc"]
     warmed = []
-    for report in reports:
-        render_png(report.with_provenance(prov), _Size())
-        warmed.append(report.analysis)
+    for analysis in services.registry:
+        if not analysis.chart or not analysis.warm:
+            continue
+        now = utcnow()
+        path_args = {p.name: p.example for p in analysis.path_params}
+        params = parse_params(analysis, {}, path_args, services.settings, now)
+        report = analysis.build(services.market, params, now)
+        render_png(report, RenderContext(width=WARM_SIZE[0], height=WARM_SIZE[1],
+                                         chart=analysis.chart))
+        warmed.append(analysis.name)
     return warmed

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from binance_svc.analysis.report import Report
+from binance_svc.report import Report
 from binance_svc.charts import canvas
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

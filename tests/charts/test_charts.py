@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from binance_svc.analysis.report import Report
+from binance_svc.report import Report
 from binance_svc.charts import canvas, fast, style
 from binance_svc.render.png import render_png
 from chart_reports import (BUILDERS, MORE_SYMBOLS, WATCHLIST, Ctx, assert_chart,
