@@ -207,21 +207,24 @@ def seed_decay(alpha: float, stages: int = 1, tol: float = SEED_WEIGHT) -> int:
     """Fewest steps k after which a cascade of `stages` EMAs of factor `alpha` keeps at most
     `tol` of its initial states' weight.
 
-    After k steps the output is (initial states) + (inputs), and the inputs' total weight is
-    the probability that k Bernoulli(alpha) trials hold at least `stages` successes (each
-    stage passes on alpha of what reaches it per step); the initial states keep
-    P(Binomial(k, alpha) < stages). One stage: (1 - alpha)^k.
+    The cascade's response to an input j steps back is the negative binomial
+    C(j + m - 1, m - 1) alpha^m (1 - alpha)^j (m = stages; each stage feeds the next within
+    the same step), so after k steps the inputs weigh P(Binomial(k + m - 1, alpha) >= m) and
+    the initial states (the seeds) keep P(Binomial(k + m - 1, alpha) < m): (1 - alpha)^k
+    for one stage, (1 - alpha)^k (1 + k alpha / (1 - alpha)) ... for two.
     """
     if not 0 < alpha <= 1:
         raise ValueError("alpha must be in (0, 1]")
     if alpha == 1:
-        return stages - 1
+        return 1
 
     def remaining(k: int) -> float:
+        trials = k + stages - 1
         total = 0.0
-        for j in range(min(stages, k + 1)):
-            total += math.exp(math.lgamma(k + 1) - math.lgamma(j + 1) - math.lgamma(k - j + 1)
-                              + j * math.log(alpha) + (k - j) * math.log1p(-alpha))
+        for j in range(min(stages, trials + 1)):
+            total += math.exp(math.lgamma(trials + 1) - math.lgamma(j + 1)
+                              - math.lgamma(trials - j + 1)
+                              + j * math.log(alpha) + (trials - j) * math.log1p(-alpha))
         return total
 
     lo, hi = 0, 1
@@ -258,8 +261,9 @@ def _single(stem: str, description: str = "") -> tuple[Output, ...]:
     return (Output("value", stem, description),)
 
 
-_WILDER = ("Wilder smoothing (EMA with alpha 1/n) until its seed weighs at most 1e-8: "
-           "first value + ceil(ln 1e-8 / ln(1 - 1/n)) candles")
+# decay(m, alpha) is seed_decay: the steps after which m cascaded EMAs of factor alpha keep at
+# most 1e-8 of their seeds (one stage: ceil(ln 1e-8 / ln(1 - alpha))).
+_WILDER = "Wilder smoothing (alpha 1/n): n + decay(1, 1/n) candles"
 
 
 def _macd_check(p):
@@ -279,8 +283,8 @@ _CATALOGUE: tuple[Indicator, ...] = (
               ta.sma, lambda p, i: p[0] - 1),
     Indicator("ema", "Exponential moving average", "overlay", ("close",),
               (_period(20, 2, 500),), _single("ema"),
-              "EMA (alpha 2/(n+1), seeded with an SMA) until the seed weighs at most 1e-8: "
-              "n - 1 + ceil(ln 1e-8 / ln(1 - 2/(n+1))) candles, about 9.2 (n + 1)",
+              "n - 1 + decay(1, 2/(n+1)), about 9.2 (n + 1) candles: the EMA's seed then "
+              "weighs at most 1e-8",
               "TA-Lib EMA", ta.ema,
               lambda p, i: p[0] - 1 + seed_decay(_ema_alpha(p[0]))),
     Indicator("wma", "Weighted moving average", "overlay", ("close",),
@@ -289,18 +293,16 @@ _CATALOGUE: tuple[Indicator, ...] = (
               ta.wma, lambda p, i: p[0] - 1),
     Indicator("dema", "Double exponential moving average", "overlay", ("close",),
               (_period(20, 2, 200),), _single("dema"),
-              "two cascaded EMAs: 2 (n - 1) + the k at which P(Binomial(k, 2/(n+1)) < 2) "
-              "<= 1e-8", "TA-Lib DEMA", ta.dema,
+              "two cascaded EMAs: 2 (n - 1) + decay(2, 2/(n+1))", "TA-Lib DEMA", ta.dema,
               lambda p, i: 2 * (p[0] - 1) + seed_decay(_ema_alpha(p[0]), 2)),
     Indicator("tema", "Triple exponential moving average", "overlay", ("close",),
               (_period(20, 2, 200),), _single("tema"),
-              "three cascaded EMAs: 3 (n - 1) + the k at which P(Binomial(k, 2/(n+1)) < 3) "
-              "<= 1e-8", "TA-Lib TEMA", ta.tema,
+              "three cascaded EMAs: 3 (n - 1) + decay(3, 2/(n+1))", "TA-Lib TEMA", ta.tema,
               lambda p, i: 3 * (p[0] - 1) + seed_decay(_ema_alpha(p[0]), 3)),
     Indicator("kama", "Kaufman adaptive moving average", "overlay", ("close",),
               (_period(30, 2, 100, "candles of the efficiency ratio"),), _single("kama"),
-              "worst case (efficiency 0, the slowest factor (2/31)^2) until the seed weighs "
-              "at most 1e-8: n + 4,417 candles", "TA-Lib KAMA", ta.kama,
+              "the worst case, efficiency 0 throughout (factor (2/31)^2): "
+              "n + decay(1, (2/31)^2) = n + 4,417 candles", "TA-Lib KAMA", ta.kama,
               lambda p, i: p[0] + seed_decay((2.0 / 31) ** 2),
               notes="TA-Lib counts a window whose summed changes are below 1e-8 as perfectly "
                     "efficient; here only an exactly zero sum is."),
@@ -346,7 +348,7 @@ _CATALOGUE: tuple[Indicator, ...] = (
     # oscillators on a fixed scale -------------------------------------------------------------
     Indicator("rsi", "Relative strength index", "oscillator", ("close",),
               (_period(14, 2, 100),), _single("rsi"),
-              _WILDER + " (n + 249 for n = 14)", "TA-Lib RSI", ta.rsi,
+              _WILDER + " (263 for n = 14)", "TA-Lib RSI", ta.rsi,
               lambda p, i: p[0] + seed_decay(1.0 / p[0]), bounds=(0.0, 100.0),
               notes="50 when nothing moved over the whole history (TA-Lib writes 0)."),
     Indicator("stoch", "Stochastic oscillator (slow)", "oscillator",
@@ -366,7 +368,7 @@ _CATALOGUE: tuple[Indicator, ...] = (
                Param("fastd", int, 3, 1, 100, "SMA of %K")),
               (Output("k", "stochrsi_k", "%K"), Output("d", "stochrsi_d", "%D")),
               "the RSI's warm-up, then finite windows: "
-              "period + ceil(ln 1e-8 / ln(1 - 1/period)) + fastk + fastd - 2 candles",
+              "period + decay(1, 1/period) + fastk + fastd - 2 candles",
               "TA-Lib STOCHRSI (fastd_matype = SMA)", ta.stochrsi,
               lambda p, i: p[0] + seed_decay(1.0 / p[0]) + p[1] + p[2] - 2,
               bounds=(0.0, 100.0),
@@ -406,8 +408,9 @@ _CATALOGUE: tuple[Indicator, ...] = (
               (Output("macd", "macd", "fast EMA - slow EMA"),
                Output("signal", "macd_signal", "EMA of the MACD line"),
                Output("hist", "macd_hist", "MACD - signal")),
-              "slow EMA then signal EMA, cascaded: slow + signal - 2 + the k at which "
-              "P(Binomial(k, min(2/(slow+1), 2/(signal+1))) < 2) <= 1e-8",
+              "slow EMA then signal EMA, cascaded: slow + signal - 2 + "
+              "decay(2, min(2/(slow+1), 2/(signal+1))) (the slower factor for both stages "
+              "bounds the cascade from above)",
               "TA-Lib MACD", ta.macd,
               lambda p, i: p[1] + p[2] - 2 + seed_decay(
                   min(_ema_alpha(p[1]), _ema_alpha(p[2])), 2), check=_macd_check,
@@ -418,8 +421,7 @@ _CATALOGUE: tuple[Indicator, ...] = (
     # directional movement ----------------------------------------------------------------
     Indicator("adx", "Average directional index", "adx", ("high", "low", "close"),
               (_period(14, 2, 100),), _single("adx"),
-              "two cascaded Wilder smoothings: 2n - 1 + the k at which "
-              "P(Binomial(k, 1/n) < 2) <= 1e-8", "TA-Lib ADX", ta.adx,
+              "two cascaded Wilder smoothings: 2n - 1 + decay(2, 1/n)", "TA-Lib ADX", ta.adx,
               lambda p, i: 2 * p[0] - 1 + seed_decay(1.0 / p[0], 2), bounds=(0.0, 100.0),
               notes="A DX over no directional movement at all counts 0 (TA-Lib keeps the "
                     "previous ADX)."),
@@ -457,8 +459,8 @@ _CATALOGUE: tuple[Indicator, ...] = (
               "finite window: period candles", "TA-Lib MOM", ta.mom, lambda p, i: p[0]),
     Indicator("trix", "TRIX (%)", "other", ("close",),
               (_period(30, 2, 200),), _single("trix"),
-              "three cascaded EMAs and a 1-candle change: 3 (n - 1) + 1 + the k at which "
-              "P(Binomial(k, 2/(n+1)) < 3) <= 1e-8", "TA-Lib TRIX", ta.trix,
+              "three cascaded EMAs and a 1-candle change: 3 (n - 1) + 1 + "
+              "decay(3, 2/(n+1))", "TA-Lib TRIX", ta.trix,
               lambda p, i: 3 * (p[0] - 1) + 1 + seed_decay(_ema_alpha(p[0]), 3)),
 )
 

@@ -28,9 +28,10 @@ def mfi(high, low, close, volume, period: int = 14) -> np.ndarray:
     """Money Flow Index (TA-Lib MFI), first defined at `period`.
 
     Typical price TP = (high + low + close) / 3; raw flow TP * volume counts as positive when
-    TP rose, negative when it fell, neither when unchanged (to 1e-12 of the price); MFI = 100 positive / (positive +
-    negative) over the last n candles. A window without any flow gives 50 (TA-Lib writes 0
-    whenever the total is below 1, a threshold in quote units that is not copied).
+    TP rose, negative when it fell, neither when unchanged (to 1e-12 of the price);
+    MFI = 100 positive / (positive + negative) over the last n candles. A window without any
+    flow gives 50 (TA-Lib writes 0 whenever the total is below 1, a threshold in quote units
+    that is not copied).
     """
     period = check_period(period)
     tp = (f64(high) + f64(low) + f64(close)) / 3.0
