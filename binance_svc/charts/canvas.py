@@ -21,9 +21,17 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _NOT_CHARTS = {"canvas", "fast", "policy", "primitives", "style"}
 
 
-def chart_module(chart: str):
-    """The module drawing `chart`, or None when there is no such chart."""
-    if not isinstance(chart, str) or not _NAME.fullmatch(chart) or chart in _NOT_CHARTS:
+def _draws(module) -> bool:
+    return callable(getattr(module, "layout", None)) and callable(getattr(module, "draw", None))
+
+
+def chart_module(chart):
+    """The module drawing `chart`, or None when there is no such chart. `chart` is a module
+    name under binance_svc/charts/, or an object with `layout` and `draw` itself (an analysis
+    registered from outside the package brings its own)."""
+    if not isinstance(chart, str):
+        return chart if _draws(chart) else None
+    if not _NAME.fullmatch(chart) or chart in _NOT_CHARTS:
         return None
     try:
         module = importlib.import_module(f"{__package__}.{chart}")
@@ -31,9 +39,7 @@ def chart_module(chart: str):
         if exc.name != f"{__package__}.{chart}":
             raise     # the chart exists but something it imports does not
         return None
-    if not (callable(getattr(module, "layout", None)) and callable(getattr(module, "draw", None))):
-        return None
-    return module
+    return module if _draws(module) else None
 
 
 def _module(chart: str):

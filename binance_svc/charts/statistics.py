@@ -155,7 +155,7 @@ def draw(fig: Figure, lay) -> None:
     P.style_axes(ax, st, grid_axis="x")
     pct = lay.change_pct
     ax.barh(y, np.nan_to_num(pct), color=list(lay.colors), height=lay.bar_height)
-    # symbols where y tick labels would be, without Tick objects (see correlation.draw)
+    # symbols where y tick labels would be, as one labels artist: no Tick objects to build
     ax.set_yticks([])
     P.add_labels(ax, np.zeros(len(y)), y, list(lay.symbols), lay.symbol_pt, INK,
                  transform=offset_copy(ax.get_yaxis_transform(), fig=fig, x=-st.tick_pad,
