@@ -1,4 +1,4 @@
-"""binance_svc: Binance public market data as four analyses, one URL each, five formats."""
+"""binance_svc: Binance public market data as analyses, one URL each, in every format of render/formats.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
