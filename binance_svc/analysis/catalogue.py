@@ -342,13 +342,14 @@ _CATALOGUE: tuple[Indicator, ...] = (
     Indicator("vwap", "Volume-weighted average price, per UTC day", "overlay",
               ("open_time", "volume", "quote_volume"), (), _single("vwap"),
               "the candles of the UTC day before the row: ceil(1 day / interval) - 1 "
-              "(23 for 1h, 1,439 for 1m, 0 from 1d up); an incomplete first day is NaN",
+              "(23 for 1h, 1,439 for 1m, 86,399 for 1s, 0 from 1d up); an incomplete first "
+              "day is NaN",
               "cumulative quote volume / cumulative volume since 00:00 UTC (hand-worked "
               "example in tests)", ta.vwap, lambda p, i: _vwap_warmup(i)),
     # oscillators on a fixed scale -------------------------------------------------------------
     Indicator("rsi", "Relative strength index", "oscillator", ("close",),
               (_period(14, 2, 100),), _single("rsi"),
-              _WILDER + " (263 for n = 14)", "TA-Lib RSI", ta.rsi,
+              _WILDER, "TA-Lib RSI", ta.rsi,
               lambda p, i: p[0] + seed_decay(1.0 / p[0]), bounds=(0.0, 100.0),
               notes="50 when nothing moved over the whole history (TA-Lib writes 0)."),
     Indicator("stoch", "Stochastic oscillator (slow)", "oscillator",
@@ -549,8 +550,7 @@ def parse_indicators(raw: str | None) -> list[Request] | None:
         for column in request.columns:
             if column in owner:
                 raise _bad(raw, f"{_show(text)} and {_show(owner[column])} both give the "
-                                f"column {column}; ask for each indicator and parameters "
-                                "once")
+                                f"column {column}; ask for each column once")
             owner[column] = text
         requests.append(request)
     return requests

@@ -300,3 +300,19 @@ def test_warmup_is_never_shorter_than_the_lookback():
         w = req.warmup("1h")
         for column, values in req.compute(k).items():
             assert not np.isnan(values[w]), (column, w)
+
+
+def test_docs_name_every_indicator_column_and_warmup():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "indicators.md").read_text()
+    for name in NAMES:
+        ind = CATALOGUE[name]
+        assert f"### `{name}` — {ind.title}" in doc
+        section = doc.split(f"### `{name}` — ")[1].split("\n### ")[0]
+        for column in ind.columns():
+            assert f"`{column}`" in section, column
+        assert ind.warmup_rule in section.replace("\n", " ")
+        if ind.params:
+            assert f"**{ind.warmup(interval='1h'):,}**" in section
+        for p in ind.params:
+            assert f"| `{p.name}` | {p.kind.__name__} | {format_value(p.default)} | " \
+                   f"{format_value(p.min)} – {format_value(p.max)} |" in section
