@@ -1,8 +1,6 @@
 """Ichimoku Kinko Hyo: conversion and base lines, the cloud, the lagging span."""
 from __future__ import annotations
 
-import numpy as np
-
 from ._core import check_period, f64, rolling_max, rolling_min, shift
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import indicators
@@ -195,6 +196,5 @@ def adx(high, low, close, period: int = 14) -> np.ndarray:
     return smooth_from(dx, first, float(np.mean(dx[period:first + 1])), 1.0 / period)
 
 
-def _series(values):
-    import pandas as pd
+def _series(values) -> pd.Series:
     return values if isinstance(values, pd.Series) else pd.Series(f64(values))
