@@ -82,8 +82,9 @@ _control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
 if _control_socket:
     control_socket = _control_socket
 control_socket_disable = not _control_socket
-# Do not let a header-flood or huge request line reach the app.
-limit_request_line = 8190
+# Do not let a header-flood or huge request line reach the app. 4094 is gunicorn's own default
+# (and NGINX's large_client_header_buffers 4k in front); the longest valid URL is under 1 KB.
+limit_request_line = _int("GUNICORN_LIMIT_REQUEST_LINE", 4094)
 limit_request_fields = 100
 
 

@@ -1,25 +1,43 @@
 #!/usr/bin/env bash
-# Deploy one image tag of binance-svc on this host; roll back to the last good tag on failure.
+# Deploy one image of binance-svc on this host without dropping a request (blue/green).
 #
-#   deploy.sh sha-<commit sha>   pull ghcr.io/$GHCR_OWNER/binance-svc:sha-..., start it, check it
-#   deploy.sh <commit sha>       the same (the "sha-" prefix is added)
-#   deploy.sh --rollback         deploy the previous good tag (the one before the last good)
-#   deploy.sh --status           print the running, last good and previous tags
+#   deploy.sh sha-<commit>[@sha256:<digest>]  deploy that image (by digest when given)
+#   deploy.sh <commit>                       the same (the "sha-" prefix is added)
+#   deploy.sh --rollback                     deploy the previous good image again
+#   deploy.sh --status                       print the live colour, its image, last good, previous
+#   --token-stdin (before the image)         read a registry token from stdin, used only if a
+#                                            pull is needed (CI passes its short-lived token)
 #
-# Run as the deploy user (member of the docker group). CI uploads each commit's deploy/ and
-# nginx/ to $DEPLOY_ROOT/releases/sha-.../ and runs that copy of this script, so the compose
-# and NGINX files always match the image. Layout of $DEPLOY_ROOT (default /opt/binance-svc):
+# Two app services, app-blue and app-green, take turns; NGINX sends traffic to the one named
+# in $NGINX_LIVE_DIR/upstream.conf. A deploy:
+#   1. finds the image on disk, or logs in and pulls it (by digest when given);
+#   2. installs a changed nginx/ of the release into $NGINX_DIR, checked and reloaded in place;
+#   3. starts the idle colour with the image (docker compose up --wait: the container is
+#      healthy), warms it and waits for /health/ready on its own address;
+#   4. writes upstream.conf for it, `nginx -t`, `nginx -s reload`, and checks through NGINX
+#      that the new colour answers (X-Upstream-Color on /health);
+#   5. lets the old colour drain (DRAIN_SECONDS), then stops it (gunicorn finishes what is in
+#      flight) and records the new image as the last good one.
+# The NGINX container is never recreated by a deploy. Until step 5 the old colour is running
+# and, until step 4 succeeds, serving: any failure before stops the new colour and leaves
+# the old one as it was.
+#
+# Run as the deploy user (member of the docker group), directly or through
+# deploy/ssh-command.sh (the CI key's forced command). CI uploads each commit's deploy/ and
+# nginx/ to $DEPLOY_ROOT/releases/sha-.../. Layout of $DEPLOY_ROOT (default /opt/binance-svc):
 #
 #   binance-svc.env       settings (deploy/binance-svc.env.example); IMAGE_TAG is rewritten here
 #   app.env               the app's environment (deploy/app.env.example)
-#   ghcr-token            read-only registry token (classic PAT, read:packages), mode 600
+#   ghcr-token            optional read-only registry token (see docs/deploy.md)
 #   releases/<tag>/       deploy/ and nginx/ of that commit
 #   current -> releases/<tag>
-#   state/last-good-tag   the last tag that passed its health checks
-#   state/previous-good-tag, state/history.log, state/deploy.lock
+#   nginx/                the NGINX configuration NGINX runs (a stable path it mounts)
+#   nginx-live/upstream.conf   the live colour's address, rewritten on each switch
+#   state/live-color, state/{blue,green}-image, state/last-good-{tag,image},
+#   state/previous-good-{tag,image}, state/history.log, state/deploy.lock
 #
-# Exit status: 0 deployed; 1 failed and rolled back (or nothing to roll back to);
-# 2 failed and the rollback failed too; 64 usage.
+# Exit status: 0 deployed; 1 failed, the old colour still serves; 2 failed and NGINX could not
+# be put back (look at it now); 64 usage.
 set -euo pipefail
 
 DEPLOY_ROOT=${DEPLOY_ROOT:-/opt/binance-svc}
@@ -30,12 +48,14 @@ PROJECT=binance-svc
 REGISTRY=ghcr.io
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 TAG_RE='^(sha-[0-9a-f]{7,40}|latest)$'
+DIGEST_RE='^sha256:[0-9a-f]{64}$'
+TOKEN=
 
 log() { printf '%s deploy: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 die() { log "error: $*"; exit "${2:-1}"; }
 
 usage() {
-    sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 64
 }
 
@@ -50,7 +70,16 @@ load_env() {
     export GHCR_OWNER
     HTTP_PORT=${HTTP_PORT:-80}
     DEPLOY_WAIT_TIMEOUT=${DEPLOY_WAIT_TIMEOUT:-180}
+    READY_TIMEOUT=${READY_TIMEOUT:-120}
+    DRAIN_SECONDS=${DRAIN_SECONDS:-10}
+    STOP_TIMEOUT=${STOP_TIMEOUT:-30}
     KEEP_IMAGES=${KEEP_IMAGES:-3}
+    WARMUP_PATHS=${WARMUP_PATHS:-/ /api/v1/symbols?format=json /api/v1/analysis/technical/BTCUSDT?format=json}
+    NGINX_DIR=${NGINX_DIR:-$DEPLOY_ROOT/nginx}
+    NGINX_LIVE_DIR=${NGINX_LIVE_DIR:-$DEPLOY_ROOT/nginx-live}
+    APP_BLUE_UPSTREAM=${APP_BLUE_UPSTREAM:-${APP_BLUE_IP:-172.30.80.11}:8000}
+    APP_GREEN_UPSTREAM=${APP_GREEN_UPSTREAM:-${APP_GREEN_IP:-172.30.80.12}:8000}
+    export NGINX_DIR NGINX_LIVE_DIR
     IMAGE_REPO=$REGISTRY/$GHCR_OWNER/binance-svc
 }
 
@@ -66,6 +95,8 @@ write_state() { # name value
     mv -f "$tmp" "$STATE_DIR/$1"
 }
 
+history() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$STATE_DIR/history.log"; }
+
 set_env_image_tag() { # tag: rewrite IMAGE_TAG= in the env file, atomically
     local tmp
     tmp=$(mktemp "$ENV_FILE.XXXXXX")
@@ -79,14 +110,48 @@ set_env_image_tag() { # tag: rewrite IMAGE_TAG= in the env file, atomically
     mv -f "$tmp" "$ENV_FILE"
 }
 
+image_ref() { # tag [digest] -> what docker pulls and runs
+    if [[ -n ${2:-} ]]; then
+        printf '%s@%s\n' "$IMAGE_REPO" "$2"
+    else
+        printf '%s:%s\n' "$IMAGE_REPO" "$1"
+    fi
+}
+
 registry_login() {
     local token_file=${GHCR_TOKEN_FILE:-$DEPLOY_ROOT/ghcr-token}
+    if [[ -n $TOKEN ]]; then
+        # CI's token for this run only: it expires with the job, nothing is stored but
+        # docker's credential entry, removed again after the pull (registry_logout).
+        printf '%s\n' "$TOKEN" | docker login "$REGISTRY" --username "${GHCR_USER:-token}" \
+            --password-stdin >/dev/null
+        return 0
+    fi
     if [[ -z ${GHCR_USER:-} ]]; then
         log "GHCR_USER empty: pulling anonymously (public package)"
         return 0
     fi
-    [[ -r $token_file ]] || die "GHCR_USER is set but $token_file is not readable"
+    [[ -s $token_file ]] || die "GHCR_USER is set but $token_file is empty or unreadable, and no token came on stdin"
     docker login "$REGISTRY" --username "$GHCR_USER" --password-stdin <"$token_file" >/dev/null
+}
+
+registry_logout() {
+    if [[ -n $TOKEN ]]; then docker logout "$REGISTRY" >/dev/null 2>&1 || true; fi
+}
+
+obtain_image() { # ref: on disk already (no registry needed: rollbacks work offline), or pulled
+    local ref=$1
+    if docker image inspect "$ref" >/dev/null 2>&1; then
+        log "$ref is on disk: no login, no pull"
+        return 0
+    fi
+    registry_login
+    log "pulling $ref"
+    if ! docker pull --quiet "$ref" >/dev/null; then
+        registry_logout
+        die "pull of $ref failed; nothing changed"
+    fi
+    registry_logout
 }
 
 release_dir_for() { # tag -> directory holding deploy/ and nginx/ for that tag
@@ -97,61 +162,126 @@ release_dir_for() { # tag -> directory holding deploy/ and nginx/ for that tag
     fi
 }
 
-compose() { # release_dir tag compose-args...
-    local dir=$1 tag=$2
-    shift 2
-    local files=(-f "$dir/deploy/docker-compose.prod.yml")
+COMPOSE_DIR=
+compose() { # compose-args...; the images of both colours come from the state files
+    local files=(-f "$COMPOSE_DIR/deploy/docker-compose.prod.yml")
     if [[ ${ENABLE_TLS:-false} == true ]]; then
-        files+=(-f "$dir/deploy/docker-compose.tls.yml")
+        files+=(-f "$COMPOSE_DIR/deploy/docker-compose.tls.yml")
     fi
-    IMAGE_TAG=$tag docker compose -p "$PROJECT" --env-file "$ENV_FILE" "${files[@]}" "$@"
+    APP_BLUE_IMAGE=${APP_BLUE_IMAGE:-$(read_state blue-image)} \
+        APP_GREEN_IMAGE=${APP_GREEN_IMAGE:-$(read_state green-image)} \
+        docker compose -p "$PROJECT" --env-file "$ENV_FILE" "${files[@]}" "$@"
 }
 
-healthy_through_nginx() {
-    local url="http://127.0.0.1:$HTTP_PORT/health" i
-    for i in 1 2 3 4 5 6 7 8 9 10; do
-        if curl -fsS --max-time 5 -o /dev/null "$url"; then
+upstream_of() { # colour -> host:port of its gunicorn
+    if [[ $1 == blue ]]; then printf '%s\n' "$APP_BLUE_UPSTREAM"; else printf '%s\n' "$APP_GREEN_UPSTREAM"; fi
+}
+
+other_color() { if [[ $1 == blue ]]; then echo green; else echo blue; fi; }
+
+nginx_running() { [[ -n $(compose ps --status running --quiet nginx 2>/dev/null) ]]; }
+
+write_upstream() { # colour: live/upstream.conf naming that colour, replaced atomically
+    local color=$1 tmp
+    mkdir -p "$NGINX_LIVE_DIR"
+    tmp=$(mktemp "$NGINX_LIVE_DIR/.upstream.XXXXXX")
+    cat >"$tmp" <<EOF
+# Written by deploy.sh: NGINX sends binance-svc's traffic to the $color app.
+upstream binance_svc {
+    server $(upstream_of "$color");
+    include snippets/upstream-keepalive.conf;
+}
+map \$host \$binance_svc_color {
+    default $color;
+}
+EOF
+    chmod 644 "$tmp"
+    mv -f "$tmp" "$NGINX_LIVE_DIR/upstream.conf"
+}
+
+nginx_reload() { # check the configuration, then reload it (old workers finish their requests)
+    compose exec -T nginx nginx -t -q && compose exec -T nginx nginx -s reload
+}
+
+nginx_serves() { # colour: true once /health through NGINX comes from that colour
+    local color=$1 i
+    for i in $(seq 1 20); do
+        if curl -fsS --max-time 5 -o /dev/null -D - "http://127.0.0.1:$HTTP_PORT/health" 2>/dev/null |
+            tr -d '\r' | grep -qix "x-upstream-color: $color"; then
             return 0
         fi
-        log "health check $i/10 of $url failed; retrying"
-        sleep 3
+        sleep 0.5
     done
     return 1
 }
 
-start_tag() { # tag -> 0 when up and healthy
-    local tag=$1 dir
-    dir=$(release_dir_for "$tag")
-    log "starting $IMAGE_REPO:$tag with $dir"
-    if ! compose "$dir" "$tag" up -d --wait --wait-timeout "$DEPLOY_WAIT_TIMEOUT" --remove-orphans; then
-        log "docker compose up --wait failed for $tag"
-        compose "$dir" "$tag" ps >&2 || true
-        compose "$dir" "$tag" logs --no-color --tail 80 >&2 || true
-        return 1
-    fi
-    if ! healthy_through_nginx; then
-        log "$tag is up but /health through NGINX fails"
-        compose "$dir" "$tag" logs --no-color --tail 80 >&2 || true
-        return 1
-    fi
+ready_direct() { # colour: warm it, then wait for /health/ready on its own address
+    local base i path
+    base="http://$(upstream_of "$1")"
+    # The first requests of a fresh worker import and render cold; pay for them here.
+    for path in $WARMUP_PATHS; do
+        curl -sS --max-time 30 -o /dev/null "$base$path" || true
+    done
+    for ((i = 0; i < READY_TIMEOUT; i += 2)); do
+        if curl -fsS --max-time 5 -o /dev/null "$base/health/ready"; then
+            return 0
+        fi
+        sleep 2
+    done
+    log "$1 at $base did not become ready within ${READY_TIMEOUT}s"
+    return 1
 }
 
-record_good() { # tag
-    local tag=$1 last
-    last=$(read_state last-good-tag)
-    if [[ -n $last && $last != "$tag" ]]; then
-        write_state previous-good-tag "$last"
+install_nginx_config() { # release dir: install its nginx/ into $NGINX_DIR when it changed
+    local src=$1/nginx backup
+    [[ -d $src ]] || return 0
+    if [[ -d $NGINX_DIR ]] && diff -rq "$src" "$NGINX_DIR" >/dev/null 2>&1; then
+        return 0
     fi
+    if [[ ! -d $NGINX_DIR ]] || ! nginx_running; then
+        mkdir -p "$NGINX_DIR"
+        cp -R "$src/." "$NGINX_DIR/"
+        return 0
+    fi
+    log "nginx/ changed: installing it into $NGINX_DIR and reloading NGINX"
+    backup=$(mktemp -d "$STATE_DIR/.nginx-backup.XXXXXX")
+    cp -R "$NGINX_DIR/." "$backup/"
+    # cp writes into the existing files (same inode): compose binds some of them one by one,
+    # and a bind mount of a file keeps showing the old inode when a file is renamed over it.
+    cp -R "$src/." "$NGINX_DIR/"
+    if compose exec -T nginx /docker-entrypoint.d/20-envsubst-on-templates.sh >/dev/null &&
+        nginx_reload; then
+        rm -rf -- "$backup"
+        return 0
+    fi
+    log "the new NGINX configuration fails its test: restoring the previous one"
+    cp -R "$backup/." "$NGINX_DIR/"
+    rm -rf -- "$backup"
+    compose exec -T nginx /docker-entrypoint.d/20-envsubst-on-templates.sh >/dev/null || true
+    return 1
+}
+
+logs_of() { compose logs --no-color --tail 80 "$@" >&2 || true; }
+
+record_good() { # tag image colour
+    local tag=$1 image=$2 color=$3 last_image
+    last_image=$(read_state last-good-image)
+    if [[ -n $last_image && $last_image != "$image" ]]; then
+        write_state previous-good-image "$last_image"
+        write_state previous-good-tag "$(read_state last-good-tag)"
+    fi
+    write_state last-good-image "$image"
     write_state last-good-tag "$tag"
+    write_state live-color "$color"
     set_env_image_tag "$tag"
     if [[ -d $RELEASES_DIR/$tag ]]; then
         ln -sfn "$RELEASES_DIR/$tag" "$DEPLOY_ROOT/current.tmp"
         mv -Tf "$DEPLOY_ROOT/current.tmp" "$DEPLOY_ROOT/current"
     fi
-    printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$tag" >>"$STATE_DIR/history.log"
+    history "$tag $image $color"
 }
 
-prune() { # keep the running and last good tags plus the $KEEP_IMAGES newest images
+prune() { # keep the live and previous images plus the $KEEP_IMAGES newest ones
     local keep=() tag n=0 t wanted
     keep+=("$(read_state last-good-tag)" "$(read_state previous-good-tag)")
     while read -r tag; do
@@ -170,58 +300,104 @@ prune() { # keep the running and last good tags plus the $KEEP_IMAGES newest ima
     docker image prune -f >/dev/null || true
 }
 
-deploy() { # tag
-    local tag=$1 last
-    last=$(read_state last-good-tag)
-    registry_login
-    log "pulling $IMAGE_REPO:$tag"
-    docker pull --quiet "$IMAGE_REPO:$tag" >/dev/null || die "pull of $IMAGE_REPO:$tag failed; nothing changed"
-    if start_tag "$tag"; then
-        record_good "$tag"
-        log "deployed $tag"
-        prune
-        return 0
+abandon() { # colour message: stop the new colour, the old one keeps serving
+    log "$2; stopping $1, the live colour is unchanged"
+    logs_of "app-$1"
+    compose stop -t "$STOP_TIMEOUT" "app-$1" >/dev/null 2>&1 || true
+    die "$2" 1
+}
+
+deploy() { # tag digest
+    local tag=$1 digest=$2 image live target
+    image=$(image_ref "$tag" "$digest")
+    obtain_image "$image"
+    COMPOSE_DIR=$(release_dir_for "$tag")
+    live=$(read_state live-color)
+    target=$(other_color "${live:-green}")
+    install_nginx_config "$COMPOSE_DIR" || die "NGINX configuration of $tag rejected; nothing changed"
+
+    log "starting $image as $target (live: ${live:-none})"
+    write_state "$target-image" "$image"
+    if ! compose up -d --no-deps --wait --wait-timeout "$DEPLOY_WAIT_TIMEOUT" "app-$target"; then
+        abandon "$target" "app-$target did not become healthy"
     fi
-    if [[ -z $last || $last == "$tag" ]]; then
-        die "deploy of $tag failed and there is no other good tag to roll back to" 1
+    ready_direct "$target" || abandon "$target" "app-$target is not ready"
+
+    log "switching NGINX to $target"
+    write_upstream "$target"
+    if nginx_running; then
+        if ! nginx_reload; then
+            [[ -n $live ]] && write_upstream "$live"
+            abandon "$target" "nginx -t or reload failed"
+        fi
+    elif ! compose up -d --no-recreate --wait --wait-timeout "$DEPLOY_WAIT_TIMEOUT" nginx; then
+        logs_of nginx
+        abandon "$target" "NGINX did not start"
     fi
-    log "rolling back to $last"
-    if start_tag "$last"; then
-        set_env_image_tag "$last"
-        printf '%s %s rolled back from %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$last" "$tag" >>"$STATE_DIR/history.log"
-        die "deploy of $tag failed; rolled back to $last" 1
+    if ! nginx_serves "$target"; then
+        log "NGINX does not answer from $target: switching back"
+        if [[ -n $live ]]; then
+            write_upstream "$live"
+            if ! nginx_reload || ! nginx_serves "$live"; then
+                die "NGINX serves neither colour: look at 'docker compose -p $PROJECT logs nginx'" 2
+            fi
+        fi
+        abandon "$target" "the switch to $target did not take effect"
     fi
-    die "deploy of $tag failed and the rollback to $last failed too" 2
+    record_good "$tag" "$image" "$target"
+    log "deployed $tag as $target"
+
+    if [[ -n $live ]]; then
+        # NGINX's old workers finish the requests they hold on $live; gunicorn then finishes
+        # whatever is still in flight before it exits (graceful_timeout < STOP_TIMEOUT).
+        log "draining $live for ${DRAIN_SECONDS}s, then stopping it"
+        sleep "$DRAIN_SECONDS"
+        compose stop -t "$STOP_TIMEOUT" "app-$live" >/dev/null || log "stopping app-$live failed (it no longer receives traffic)"
+    fi
+    prune
 }
 
 main() {
+    local arg tag digest=
+    if [[ ${1:-} == --token-stdin ]]; then
+        shift
+        IFS= read -r TOKEN || true
+        [[ -n $TOKEN ]] || die "--token-stdin: no token on stdin" 64
+    fi
     [[ $# -eq 1 ]] || usage
-    local arg=$1 tag
+    arg=$1
     case $arg in
         -h | --help) usage ;;
         --status | --rollback) ;;
         *)
-            tag=${arg,,}
+            tag=${arg%%@*}
+            [[ $arg == *@* ]] && digest=${arg#*@}
+            tag=${tag,,}
             [[ $tag =~ ^[0-9a-f]{7,40}$ ]] && tag=sha-$tag
-            [[ $tag =~ $TAG_RE ]] || die "not an image tag: $arg (expected sha-<hex> or latest)" 64
+            [[ $tag =~ $TAG_RE ]] || die "not an image tag: $arg (expected sha-<hex>[@sha256:<hex>] or latest)" 64
+            [[ -z $digest || $digest =~ $DIGEST_RE ]] || die "not a digest: $digest (expected sha256:<64 hex>)" 64
             ;;
     esac
     command -v docker >/dev/null || die "docker is not installed"
     mkdir -p "$STATE_DIR" "$RELEASES_DIR"
     load_env
     if [[ $arg == --status ]]; then
-        printf 'running:  %s\nlast good: %s\nprevious: %s\n' "${IMAGE_TAG:-?}" \
-            "$(read_state last-good-tag)" "$(read_state previous-good-tag)"
+        printf 'live:      %s %s\nlast good: %s\nprevious:  %s\n' "$(read_state live-color)" \
+            "$(read_state last-good-image)" "$(read_state last-good-tag)" \
+            "$(read_state previous-good-tag)"
         return 0
     fi
     exec 9>"$STATE_DIR/deploy.lock"
     flock -n 9 || die "another deploy is running ($STATE_DIR/deploy.lock)"
     if [[ $arg == --rollback ]]; then
         tag=$(read_state previous-good-tag)
-        [[ -n $tag ]] || die "no previous good tag recorded yet"
-        log "rolling back to the previous good tag $tag"
+        [[ -n $tag ]] || die "no previous good image recorded yet"
+        local previous
+        previous=$(read_state previous-good-image)
+        [[ $previous == *@sha256:* ]] && digest=${previous#*@}
+        log "rolling back to the previous good image $tag${digest:+@$digest}"
     fi
-    deploy "$tag"
+    deploy "$tag" "$digest"
 }
 
 main "$@"

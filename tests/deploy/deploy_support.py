@@ -271,8 +271,21 @@ NGINX_ENV_DEFAULTS = {
     "NGINX_REAL_IP_FROM": "127.0.0.1",
     "NGINX_RATE": "10r/s",
     "NGINX_BURST": "20",
-    "NGINX_RESOLVER": "127.0.0.1",  # never asked: NGINX_UPSTREAM is an IP address here
+    "NGINX_CACHE_MAX_SIZE": "64m",
+    "NGINX_HTTPS_REDIRECT": "0",
 }
+
+
+def write_upstream(root: Path, address: str, color: str = "blue") -> Path:
+    """live/upstream.conf as deploy.sh writes it (write_upstream there); the downtime test
+    lets deploy.sh itself write it."""
+    live = root / "live"
+    live.mkdir(parents=True, exist_ok=True)
+    path = live / "upstream.conf"
+    path.write_text(f"upstream binance_svc {{\n    server {address};\n"
+                    f"    include snippets/upstream-keepalive.conf;\n}}\n"
+                    f"map $host $binance_svc_color {{\n    default {color};\n}}\n")
+    return path
 
 
 def start_nginx(root: Path, upstream_port: int, tls_cert: tuple[Path, Path] | None = None,
@@ -282,7 +295,6 @@ def start_nginx(root: Path, upstream_port: int, tls_cert: tuple[Path, Path] | No
     values = dict(NGINX_ENV_DEFAULTS)
     values.update({
         "NGINX_LISTEN_PORT": str(port),
-        "NGINX_UPSTREAM": f"127.0.0.1:{upstream_port}",
         "NGINX_CACHE_DIR": str(root / "cache"),
     })
     tls_port = None
@@ -296,6 +308,8 @@ def start_nginx(root: Path, upstream_port: int, tls_cert: tuple[Path, Path] | No
         })
     values.update(env)
     conf = render_nginx(root, values, tls=bool(tls_cert))
+    if not (root / "live" / "upstream.conf").exists():
+        write_upstream(root, f"127.0.0.1:{upstream_port}")
     check = subprocess.run(nginx_argv(nginx, conf) + ["-t", "-q"], capture_output=True,
                            text=True, timeout=30)
     assert check.returncode == 0, f"nginx -t failed:\n{check.stderr}"

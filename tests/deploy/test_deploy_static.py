@@ -132,7 +132,7 @@ def _compose(path=COMPOSE) -> dict:
 
 def test_compose_services_are_hardened():
     services = _compose()["services"]
-    assert {"app", "nginx", "redis"} <= services.keys()
+    assert {"app-blue", "app-green", "nginx", "redis"} <= services.keys()
     for name, svc in services.items():
         assert svc["read_only"] is True, name
         assert svc["cap_drop"] == ["ALL"], name
@@ -145,37 +145,90 @@ def test_compose_services_are_hardened():
         assert "privileged" not in svc and "network_mode" not in svc, name
 
 
-def test_compose_app_image_and_ports():
+def _volume(spec: str) -> tuple[str, str]:
+    """(source, target) of a short-syntax volume; the source may hold ${VAR:-/default}."""
+    source, target = re.fullmatch(r"(.+?):(/[^:]*)(?::(?:ro|rw))?", spec).groups()
+    return source, target
+
+
+def _mib(value: str) -> float:
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)([kmg])", value.lower()).groups()
+    return float(number) * {"k": 1 / 1024, "m": 1, "g": 1024}[unit]
+
+
+def test_compose_blue_green_apps():
     services = _compose()["services"]
-    app, nginx = services["app"], services["nginx"]
-    assert re.fullmatch(r"ghcr\.io/\$\{GHCR_OWNER[^}]*\}/binance-svc:\$\{IMAGE_TAG[^}]*\}",
-                        app["image"]), app["image"]
-    assert "ports" not in app, "only NGINX is published"
-    assert any(t.startswith("/tmp") for t in app["tmpfs"])
-    assert app["environment"]["MPLCONFIGDIR"].startswith("/tmp/")
-    assert nginx["depends_on"]["app"]["condition"] == "service_healthy"
+    blue, green, nginx = services["app-blue"], services["app-green"], services["nginx"]
+    for color, app in (("BLUE", blue), ("GREEN", green)):
+        assert re.fullmatch(rf"\$\{{APP_{color}_IMAGE:-ghcr\.io/\$\{{GHCR_OWNER[^}}]*\}}"
+                            r"/binance-svc:latest\}", app["image"]), app["image"]
+        assert "ports" not in app, "only NGINX is published"
+        assert any(t.startswith("/tmp") for t in app["tmpfs"])
+        assert app["environment"]["MPLCONFIGDIR"].startswith("/tmp/")
+        assert app["stop_grace_period"] == "30s"
+    # The same service but for the image and the address.
+    strip = ("image", "networks")
+    assert {k: v for k, v in blue.items() if k not in strip} == {
+        k: v for k, v in green.items() if k not in strip}
+    blue_ip = blue["networks"]["backend"]["ipv4_address"]
+    green_ip = green["networks"]["backend"]["ipv4_address"]
+    assert blue_ip != green_ip
+    # deploy.sh's defaults are the same addresses.
+    script = (REPO / "deploy" / "deploy.sh").read_text()
+    for ip in (blue_ip, green_ip):
+        default = re.search(r":-([\d.]+)\}", ip).group(1)
+        assert default in script, default
+    # NGINX outlives the apps: nothing ties it to them, so `up app-green` never touches it.
+    assert "depends_on" not in nginx
     assert any(p.endswith(":8080") for p in nginx["ports"])
     assert services["redis"]["profiles"] == ["redis"]
-    for name in ("app", "redis"):
-        assert "ports" not in services[name]
+    assert "ports" not in services["redis"]
+
+
+def test_compose_nginx_config_comes_from_stable_paths():
+    """No NGINX mount names a release (`../nginx` would be releases/<tag>/nginx): a deploy
+    changes nothing in NGINX's definition, so compose never recreates it."""
+    nginx = _compose()["services"]["nginx"]
+    for volume in nginx["volumes"]:
+        assert not volume.startswith(".."), volume
+    targets = {_volume(v)[1]: _volume(v)[0] for v in nginx["volumes"]}
+    assert targets["/etc/nginx/live"] == "${NGINX_LIVE_DIR:-/opt/binance-svc/nginx-live}"
+    assert targets["/etc/nginx/nginx.conf"].startswith("${NGINX_DIR:-/opt/binance-svc/nginx}/")
+    # The cache on a volume (disk), not in a tmpfs charged to NGINX's memory limit.
+    assert targets["/var/cache/nginx"] == "nginx-cache"
+    assert not any(t.startswith("/var/cache/nginx") for t in nginx["tmpfs"])
+    assert "nginx-cache" in _compose()["volumes"]
+
+
+def test_compose_memory_fits_a_t3_small_during_a_switch():
+    """Both colours run during a deploy: their limits plus NGINX's and Redis's must leave the
+    OS and Docker ~350 MiB of a t3.small's 2 GiB (no swap)."""
+    services = _compose()["services"]
+    limits = {name: _mib(svc["deploy"]["resources"]["limits"]["memory"])
+              for name, svc in services.items()}
+    assert sum(limits.values()) <= 2048 - 350, limits
+    # The app's limit holds the workers gunicorn.conf.py starts for it (docs/deploy.md).
+    cpus = float(services["app-blue"]["deploy"]["resources"]["limits"]["cpus"])
+    assert cpus <= 1.0
 
 
 def test_compose_mounts_exist_and_nginx_variables_are_set():
     nginx = _compose()["services"]["nginx"]
     tls = _compose(COMPOSE_TLS)["services"]["nginx"]
     used = set()
+    stable = "${NGINX_DIR:-/opt/binance-svc/nginx}"
     for volumes in (nginx["volumes"], tls["volumes"]):
         for volume in volumes:
-            source, target = volume.split(":")[:2]
-            if source.startswith(".."):
-                assert (COMPOSE.parent / source).resolve().exists(), volume
+            source = _volume(volume)[0]
+            if source.startswith(stable):
+                local = REPO / "nginx" / source[len(stable):].lstrip("/")
+                assert local.exists(), volume
                 if source.endswith(".template"):
-                    used |= set(re.findall(r"\$\{(NGINX_[A-Z_]+)\}",
-                                           (COMPOSE.parent / source).read_text()))
+                    used |= set(re.findall(r"\$\{(NGINX_[A-Z_]+)\}", local.read_text()))
     env = {**nginx["environment"], **tls["environment"]}
     assert used and used <= env.keys(), used - env.keys()
     templates = {p.name for p in (REPO / "nginx" / "templates").glob("*.template")}
-    mounted = {Path(v.split(":")[0]).name for v in nginx["volumes"]}
+    mounted = {Path(_volume(v)[0]).name for v in nginx["volumes"]}
     assert templates <= mounted, templates - mounted
 
 

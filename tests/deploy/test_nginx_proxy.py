@@ -11,8 +11,6 @@ import gzip
 import http.server
 import json
 import signal
-import socket
-import struct
 import subprocess
 import threading
 import time
@@ -290,81 +288,132 @@ def test_html_page_loads_its_css_and_chart_under_nginx_csp(nginx_server, tmp_pat
                for uri, status in served), served
 
 
-# --- the app's address changes (a redeploy) --------------------------------------------
+# --- upstream keepalive, the cache key, the HTTPS redirect, request-line limit ----------
 
-class _FakeDNS(threading.Thread):
-    """Answers A queries for one name from a mutable address: Docker's DNS in small."""
+class _KeepAliveBackend(http.server.ThreadingHTTPServer):
+    """An HTTP/1.1 backend that records the client port of every request it answers."""
 
-    def __init__(self, name: str, address: str):
-        super().__init__(daemon=True)
-        self.host, self.address = name.encode(), address
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = threading.Event()
+    def __init__(self):
+        peers = self.peers = []
 
-    def run(self):
-        while not self.stopped.is_set():
-            try:
-                query, peer = self.sock.recvfrom(512)
-            except OSError:
-                continue
-            labels, i = [], 12
-            while query[i]:
-                labels.append(query[i + 1:i + 1 + query[i]])
-                i += 1 + query[i]
-            question = query[12:i + 5]
-            qtype = struct.unpack("!H", query[i + 1:i + 3])[0]
-            found = b".".join(labels).lower() == self.host and qtype == 1
-            header = query[:2] + struct.pack("!HHHHH", 0x8180 if found else 0x8183, 1,
-                                             1 if found else 0, 0, 0)
-            answer = (struct.pack("!HHHIH", 0xC00C, 1, 1, 1, 4)
-                      + socket.inet_aton(self.address)) if found else b""
-            self.sock.sendto(header + question + answer, peer)
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
 
-    def stop(self):
-        self.stopped.set()
-        self.join(timeout=5)
-        self.sock.close()
+            def do_GET(self):
+                peers.append(self.client_address[1])
+                body = b'{"status":"ok"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.shutdown()
+        self.server_close()
 
 
-def test_nginx_follows_the_app_to_a_new_address(app_server, tmp_path):
-    """A redeploy gives the app container a new IP: NGINX looks the name up again (valid=10s)
-    instead of sending traffic to the old address until it is restarted."""
-    dns = _FakeDNS("app.test", "127.0.0.1")
-    dns.start()
-
-    class Second(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b'{"status":"ok","backend":"second"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    second = http.server.ThreadingHTTPServer(("127.0.0.2", app_server.port), Second)
-    threading.Thread(target=second.serve_forever, daemon=True).start()
-    server = start_nginx(tmp_path / "nginx", app_server.port,
-                         NGINX_UPSTREAM=f"app.test:{app_server.port}",
-                         NGINX_RESOLVER=f"127.0.0.1:{dns.port}")
+def test_nginx_keeps_connections_to_gunicorn_open(tmp_path):
+    """The upstream block keeps idle connections (snippets/upstream-keepalive.conf): 30
+    requests, each on a new client connection, reach the app over a few reused ones."""
+    backend = _KeepAliveBackend()
+    server = start_nginx(tmp_path / "nginx", backend.server_address[1])
     try:
-        session = client("192.0.2.60")
-        assert get(session, server.url + "/health").json()["source"] == "demo"
-        dns.address = "127.0.0.2"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if get(session, server.url + "/health").json().get("backend") == "second":
-                break
-            time.sleep(1)
-        else:
-            raise AssertionError("NGINX kept the old address of the app")
+        for _ in range(30):
+            assert get(requests, server.url + "/health").status_code == 200
+        assert len(backend.peers) >= 30     # and start_nginx's own probe
+        assert len(set(backend.peers)) <= 4, backend.peers   # one per NGINX worker, or so
     finally:
         stop(server.proc, sig=signal.SIGQUIT)
-        second.shutdown()
-        second.server_close()
-        dns.stop()
+        backend.close()
+
+
+def _json_accept_spellings():
+    ranges = ["application/json", "Application/Json", "APPLICATION/JSON", "*/*", "application/*"]
+    params = ["", ";q=1", ";q=0.9", "; q=0.8", ";charset=utf-8", ";q=0.5;charset=UTF-8", " ",
+              ";q=1.0"]
+    return [r + p for r in ranges for p in params]
+
+
+def test_cache_key_is_the_negotiated_format_not_the_raw_accept(nginx_server):
+    """40 spellings of an Accept that means JSON are one cached copy, not 40."""
+    url = nginx_server.url + "/api/v1/symbols?quote=BTC"
+    spellings = _json_accept_spellings()
+    assert len(set(spellings)) == 40
+    statuses = []
+    for i, accept in enumerate(spellings):
+        # One client address each (RFC 5737 TEST-NET-3): 40 requests exceed one IP's burst.
+        resp = get(client(f"203.0.113.{10 + i}"), url, headers={"Accept": accept})
+        assert resp.status_code == 200, (accept, resp.text[:200])
+        assert resp.headers["Content-Type"].startswith("application/json"), accept
+        statuses.append(resp.headers["X-Cache-Status"])
+    assert statuses == ["MISS"] + ["HIT"] * 39, list(zip(spellings, statuses))
+    # No Accept at all is JSON too: the same entry.
+    resp = get(client("203.0.113.60"), url, headers={"Accept": None})
+    assert resp.headers["X-Cache-Status"] == "HIT"
+
+
+def test_browser_accept_shares_the_html_entry(nginx_server):
+    session = client("192.0.2.71")
+    url = nginx_server.url + "/api/v1/symbols?quote=ETH"
+    firefox = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    chrome = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+              "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7")
+    answers = [get(session, url, headers={"Accept": a}) for a in (firefox, chrome, "text/html")]
+    assert all(r.headers["Content-Type"].startswith("text/html") for r in answers)
+    assert [r.headers["X-Cache-Status"] for r in answers] == ["MISS", "HIT", "HIT"]
+
+
+def test_unrecognised_accept_is_passed_through_uncached(nginx_server):
+    """An Accept the map does not decide is answered by the app and never stored, so it can
+    neither fill the cache nor put one format under another's key: here text/html ties with
+    application/json and the app answers JSON, while the HTML entry stays HTML."""
+    session = client("192.0.2.72")
+    url = nginx_server.url + "/api/v1/symbols?quote=BNB"
+    html = get(session, url, headers={"Accept": "text/html"})
+    assert html.headers["Content-Type"].startswith("text/html")
+    for i in range(3):
+        tie = get(session, url, headers={"Accept": f"text/html, application/json, x/{i}"})
+        assert tie.headers["Content-Type"].startswith("application/json")
+        assert tie.headers["X-Cache-Status"] == "BYPASS"
+    again = get(session, url, headers={"Accept": "text/html"})
+    assert again.headers["Content-Type"].startswith("text/html")
+    assert again.headers["X-Cache-Status"] == "HIT"
+    # A refused type (q=0) is the app's to judge, not cached either.
+    refused = get(session, url, headers={"Accept": "text/html;q=0, */*"})
+    assert refused.headers["Content-Type"].startswith("application/json")
+    assert refused.headers["X-Cache-Status"] == "BYPASS"
+
+
+def test_https_redirect_option(app_server, tmp_path):
+    server = start_nginx(tmp_path / "nginx", app_server.port, NGINX_HTTPS_REDIRECT="1")
+    try:
+        session = client("192.0.2.73")
+        resp = get(session, server.url + f"{SYMBOLS}&format=json", allow_redirects=False)
+        assert resp.status_code == 301
+        # $host has no port: HTTPS is on its standard port 443.
+        assert resp.headers["Location"] == f"https://127.0.0.1{SYMBOLS}&format=json"
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        # Probes and ACME stay on plain HTTP.
+        assert get(session, server.url + "/health").status_code == 200
+        assert get(session, server.url + "/health/ready").status_code == 200
+        acme = get(session, server.url + "/.well-known/acme-challenge/token",
+                   allow_redirects=False)
+        assert acme.status_code == 404
+    finally:
+        stop(server.proc, sig=signal.SIGQUIT)
+
+
+def test_overlong_request_line_is_refused_by_nginx(nginx_server):
+    """NGINX refuses a request line above 4 KB (large_client_header_buffers), as gunicorn
+    would (limit_request_line 4094): neither lets it reach the app."""
+    resp = get(client("192.0.2.74"), nginx_server.url + "/api/v1/symbols?quote=" + "A" * 5000)
+    assert resp.status_code == 414
+    ok = get(client("192.0.2.74"), nginx_server.url + "/api/v1/symbols?quote=" + "A" * 3000)
+    assert ok.status_code in (200, 400)
