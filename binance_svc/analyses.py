@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextvars
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from .analysis import correlation, liquidity, statistics, symbols, technical
+from .analysis import (catalogue, correlation, indicator_list, liquidity, statistics, symbols,
+                       technical)
 from .report import Provenance, Report
 from .settings import INTERVALS
 from .spec import Analysis, Param, Registry, Table
@@ -56,28 +57,65 @@ def _parse_iso(text: str | None) -> datetime | None:
 
 
 # -- technical --------------------------------------------------------------------------------
+MAX_CANDLES = 10_000          # rows one technical request returns
+MAX_FETCHED = 20_000          # candles one request may fetch, warm-up included (20 pages)
+
+
+def _requests(params: dict):
+    """The catalogue Requests of `indicators=` (None: the default set)."""
+    specs = params.get("indicators")
+    return None if specs is None else catalogue.parse_indicators(",".join(specs))
+
+
+def _warmup(params: dict) -> int:
+    requests = _requests(params)
+    if requests is None:
+        return technical.WARMUP_CANDLES
+    return catalogue.max_warmup(requests, params["interval"])
+
+
+def _technical_check(params: dict, raw: dict, now: datetime) -> None:
+    _window(params, raw, now)
+    warmup = _warmup(params)
+    if params["limit"] + warmup > MAX_FETCHED:
+        name = "indicators" if params.get("indicators") is not None else "limit"
+        raise p.bad(name, raw.get(name), f"at most {MAX_FETCHED:,} candles fetched in all: "
+                    f"limit={params['limit']} with a warm-up of {warmup:,} candles for "
+                    f"{params['interval']} is {params['limit'] + warmup:,}; lower limit or "
+                    "the indicators' periods (docs/indicators.md gives each warm-up)")
+
+
 def _technical_build(market, params, now):
     market.require_symbols([params["symbol"]])
     start, end = _parse_iso(params["start"]), _parse_iso(params["end"])
     klines, prov = market.klines(params["symbol"], params["interval"],
-                                 params["limit"] + technical.WARMUP_CANDLES, end=end,
+                                 params["limit"] + _warmup(params), end=end,
                                  closed=params["closed"], trim=False)
     report = technical.technical_report(klines, params=params, limit=params["limit"],
                                         interval=params["interval"], start=start,
-                                        now=end or now)
+                                        now=end or now, requests=_requests(params))
     return _finish(report, [prov])
 
 
 TECHNICAL = Analysis(
     name="technical", title="Technical analysis", path="/api/v1/analysis/technical/<symbol>",
-    description="Candles with SMA, EMA, RSI, MACD, Bollinger Bands and signals.",
+    description="Candles with indicators of your choice (default: SMA, EMA, RSI, MACD, "
+                "Bollinger Bands) and their signals.",
     params=(SYMBOL, _interval("1h"),
-            Param("limit", "int", "Candles returned.", default=200, lo=1, hi=1000,
+            Param("limit", "int", "Candles returned.", default=200, lo=1, hi=MAX_CANDLES,
                   label="Candles"),
-            CLOSED, START, END),
+            CLOSED, START, END,
+            Param("indicators", "indicators",
+                  "Comma list of name[:param[:param...]] from GET /api/v1/indicators, at most "
+                  f"{catalogue.MAX_INDICATORS}; absent: the default set (sma_20 ... "
+                  "bb_bandwidth). Columns are named {name}_{params}, e.g. macd_12_26_9.",
+                  label="Indicators", example="sma:20,sma:200,rsi:14,macd:12:26:9,atr:14")),
     tables=(Table("candles", technical.CANDLE_TABLE_COLUMNS + technical.INDICATOR_TABLE_COLUMNS,
-                  "One row per candle, oldest first, with every indicator."),),
-    build=_technical_build, check=_window,
+                  "One row per candle, oldest first, with every indicator (with "
+                  "indicators=, the requested columns instead of the default ones).",
+                  open_columns=True,
+                  open_meaning="with indicators=: the requested indicators' columns"),),
+    build=_technical_build, check=_technical_check,
     chart="technical", example="/api/v1/analysis/technical/BTCUSDT", legacy=True,
     summary_keys=("last_close", "last", "signals"))
 
@@ -199,6 +237,31 @@ SYMBOLS = Analysis(
     build=_symbols_build, tag="reference", summary_keys=("count", "quote_assets", "status"))
 
 
-REGISTRY = Registry((STATISTICS, TECHNICAL, CORRELATION, LIQUIDITY, SYMBOLS))
+# -- the indicator catalogue ------------------------------------------------------------------
+CATALOGUE_TTL = timedelta(hours=1)     # changes only with a release
+
+
+def _indicators_build(market, params, now):
+    report = indicator_list.indicators_report(params=params, family=params["family"])
+    return report.with_provenance(Provenance(source=market.source, fetched_at=now,
+                                             expires_at=now + CATALOGUE_TTL))
+
+
+INDICATORS = Analysis(
+    name="indicators", title="Indicator catalogue", path="/api/v1/indicators",
+    description="What indicators= of the technical analysis accepts: parameters with defaults "
+                "and ranges, columns, warm-up, reference. No upstream call.",
+    params=(Param("family", "choice", "Only the indicators a chart draws in this family.",
+                  options=catalogue.FAMILIES, label="Family"),),
+    tables=(Table("indicators", indicator_list.INDICATOR_COLUMNS, "One row per indicator."),
+            Table("parameters", indicator_list.PARAMETER_COLUMNS,
+                  "One row per parameter of each indicator, in item order."),
+            Table("outputs", indicator_list.OUTPUT_COLUMNS,
+                  "One row per column an indicator adds.")),
+    build=_indicators_build, tag="reference", summary_keys=("count", "families",
+                                                            "max_per_request", "syntax"))
+
+
+REGISTRY = Registry((STATISTICS, TECHNICAL, CORRELATION, LIQUIDITY, SYMBOLS, INDICATORS))
 
 __all__ = ["REGISTRY"]

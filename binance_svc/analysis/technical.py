@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from ..settings import INTERVAL_MS
-from . import indicators
+from . import catalogue, indicators, signals
 from ..report import Report, utcnow
 from ..spec import INTEGER, NUMBER, TIME, columns, names
 
@@ -55,17 +55,22 @@ COLUMNS = CANDLE_COLUMNS + INDICATOR_COLUMNS
 
 
 def technical_report(klines: pd.DataFrame, *, params: dict, limit: int, interval: str,
-                     start: datetime | None = None, now: datetime | None = None) -> Report:
+                     start: datetime | None = None, now: datetime | None = None,
+                     requests: list | None = None) -> Report:
     """Indicators over all of `klines`, then the rows opening at or after `start`, then the
     last `limit` of those. `now` is when the window ends (the current time unless the
-    request set an end); it only decides whether the last candle is suspiciously old."""
+    request set an end); it only decides whether the last candle is suspiciously old.
+    `requests` (catalogue Requests, from `indicators=`) replace the default set of columns."""
     if interval not in INTERVAL_MS:
         raise ValueError(f"unknown interval {interval!r}")
     symbol = str(params.get("symbol", "this market"))
     start = _utc(start) if start is not None else None
     now = _utc(now) if now is not None else pd.Timestamp(utcnow())
 
-    frame = with_indicators(klines)
+    if requests is None:
+        frame, columns = with_indicators(klines), INDICATOR_COLUMNS
+    else:
+        frame, columns = with_requested(klines, requests, start=start, limit=limit)
     if start is not None:
         frame = frame[frame["open_time"] >= start]
     frame = frame.tail(limit).reset_index(drop=True)
@@ -74,11 +79,24 @@ def technical_report(klines: pd.DataFrame, *, params: dict, limit: int, interval
         analysis="technical",
         params=params,
         tables={"candles": frame},
-        summary=_summary(frame),
-        warnings=_warnings(frame, klines, symbol=symbol, limit=limit, interval=interval,
-                           start=start, now=now),
+        summary=_summary(frame, columns, requests),
+        warnings=_warnings(frame, klines, columns, symbol=symbol, limit=limit,
+                           interval=interval, start=start, now=now, requests=requests),
         title=f"Technical analysis — {symbol} {interval}",
     )
+
+
+def with_requested(klines: pd.DataFrame, requests: list, *, start, limit: int
+                   ) -> tuple[pd.DataFrame, list[str]]:
+    """The candle columns with the requested indicators' columns, and those columns' names.
+    Running sums (OBV) start at 0 on the first row that will be returned."""
+    frame = klines.sort_values("open_time", kind="stable")[CANDLE_COLUMNS]
+    frame = frame.reset_index(drop=True)
+    kept = frame.index if start is None else frame.index[frame["open_time"] >= start]
+    anchor = int(kept[-limit:][0]) if len(kept) else 0
+    computed = catalogue.compute_requests(frame, requests, anchor=anchor)
+    frame = pd.concat([frame, pd.DataFrame(computed, index=frame.index)], axis=1)
+    return frame, list(computed)
 
 
 def with_indicators(klines: pd.DataFrame) -> pd.DataFrame:
@@ -95,19 +113,23 @@ def with_indicators(klines: pd.DataFrame) -> pd.DataFrame:
     return frame[COLUMNS]
 
 
-def _summary(frame: pd.DataFrame) -> dict:
+def _summary(frame: pd.DataFrame, columns: list[str], requests: list | None) -> dict:
     last = frame.iloc[-1] if len(frame) else None
 
     def value(column: str, row=last):
         if row is None or pd.isna(row[column]):
             return None
-        return float(row[column])
+        return signals.finite(row[column])
 
     prev = frame.iloc[-2] if len(frame) > 1 else None
+    if requests is None:
+        found = _signals(value, prev_hist=value("macd_hist", prev))
+    else:
+        found = signals.for_requests(requests, value, lambda c: value(c, prev))
     return {
         "last_close": value("close"),
-        "last": {c: value(c) for c in INDICATOR_COLUMNS},
-        "signals": _signals(value, prev_hist=value("macd_hist", prev)),
+        "last": {c: value(c) for c in columns},
+        "signals": found,
         "candles": len(frame),
         "first_open_time": _pydatetime(frame["open_time"].iloc[0]) if len(frame) else None,
         "last_open_time": _pydatetime(frame["open_time"].iloc[-1]) if len(frame) else None,
@@ -119,22 +141,9 @@ def _signals(value, *, prev_hist: float | None) -> dict:
     upper, lower = value("bb_upper"), value("bb_lower")
     sma20, sma50 = value("sma_20"), value("sma_50")
 
-    rsi_signal = None
-    if rsi is not None:
-        rsi_signal = "overbought" if rsi > 70 else "oversold" if rsi < 30 else "neutral"
-
-    # A histogram of exactly 0 counts as bearish, as the contract's "bullish (> 0) / bearish"
-    # reads, so a cross is any change of that classification between the last two candles.
-    macd_signal = None
-    if hist is not None:
-        macd_signal = "bullish" if hist > 0 else "bearish"
-        if prev_hist is not None and (prev_hist > 0) != (hist > 0):
-            macd_signal += "_cross"
-
-    bollinger = None
-    if upper is not None and lower is not None:
-        bollinger = ("above_upper" if close > upper else
-                     "below_lower" if close < lower else "inside")
+    rsi_signal = signals.level(rsi, *signals.LEVELS["rsi"])
+    macd_signal = signals.macd_cross(hist, prev_hist)
+    bollinger = signals.band(close, upper, lower)
 
     trend = None
     if sma20 is not None and sma50 is not None:
@@ -143,8 +152,9 @@ def _signals(value, *, prev_hist: float | None) -> dict:
     return {"rsi": rsi_signal, "macd": macd_signal, "bollinger": bollinger, "trend": trend}
 
 
-def _warnings(frame: pd.DataFrame, klines: pd.DataFrame, *, symbol: str, limit: int,
-              interval: str, start: pd.Timestamp | None, now: pd.Timestamp) -> list[str]:
+def _warnings(frame: pd.DataFrame, klines: pd.DataFrame, columns: list[str], *, symbol: str,
+              limit: int, interval: str, start: pd.Timestamp | None, now: pd.Timestamp,
+              requests: list | None) -> list[str]:
     if frame.empty:
         since = f" from {_iso(start)}" if start is not None else ""
         return [f"No {interval} candles exist for {symbol}{since}: the market has no history "
@@ -161,12 +171,16 @@ def _warnings(frame: pd.DataFrame, klines: pd.DataFrame, *, symbol: str, limit: 
                    f"start there rather than at {_iso(start)}.")
 
     # Indicators are undefined only while they warm up, so the rows lacking one come first.
-    lacking = int(frame[INDICATOR_COLUMNS].isna().any(axis=1).sum())
+    # Indicators that look ahead (Ichimoku's lagging span) are empty on the last rows by
+    # definition, so only the leading rows count here.
+    missing = frame[columns].isna().any(axis=1).to_numpy() if columns else []
+    lacking = int(missing.argmin()) if len(missing) and not missing.all() else len(missing)
     if lacking:
+        need = ("SMA50 needs 50 candles, the MACD signal 34" if requests is None else
+                f"the slowest indicator asked for needs {catalogue.max_warmup(requests, interval)}")
         out.append(f"The first {lacking} of the {len(frame)} candles lack some indicators: "
                    f"{symbol} has too little {interval} history before them to compute them "
-                   "(SMA50 needs 50 candles, the MACD signal 34). Ask for fewer candles or a "
-                   "later start to get complete rows.")
+                   f"({need}). Ask for fewer candles or a later start to get complete rows.")
 
     if interval != "1M":  # months differ in length, so their step is not a constant
         steps = frame["open_time"].diff().iloc[1:]

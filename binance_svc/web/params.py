@@ -186,6 +186,10 @@ def parse_param(param, raw: str | None, settings, now: datetime):
         return choice(name, raw, param.options, param.default)
     if kind == "asset":
         return asset(name, raw)
+    if kind == "indicators":
+        from ..analysis.catalogue import parse_indicators
+        requests = parse_indicators(raw)
+        return None if requests is None else [r.spec for r in requests]
     raise ValueError(f"parameter {name!r} has an unknown kind {kind!r}")
 
 
