@@ -82,7 +82,8 @@ def _technical_check(params: dict, raw: dict, now: datetime) -> None:
         raise p.bad(name, raw.get(name), f"at most {MAX_FETCHED:,} candles fetched in all: "
                     f"limit={params['limit']} with a warm-up of {warmup:,} candles for "
                     f"{params['interval']} is {params['limit'] + warmup:,}; lower limit or "
-                    "the indicators' periods (docs/indicators.md gives each warm-up)")
+                    "the indicators' periods, or use a longer interval (docs/indicators.md "
+                    "gives each warm-up)")
 
 
 def _technical_build(market, params, now):
