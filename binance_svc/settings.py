@@ -52,6 +52,9 @@ class Settings:
     cache_ttl_depth: int = 2
     cache_ttl_exchange_info: int = 3600
     cache_ttl_klines: dict = field(default_factory=lambda: dict(DEFAULT_KLINES_TTL))
+    # A page of klines that have all closed never changes: kept for hours, not the interval's
+    # seconds (upstream/market.py).
+    cache_ttl_klines_history: int = 21600
     cache_stale_ttl: int = 3600
     cache_threshold: int = 2000
     response_cache_mb: int = 64
@@ -108,6 +111,8 @@ class Settings:
             cache_ttl_exchange_info=_int("CACHE_TTL_EXCHANGE_INFO",
                                          get("CACHE_TTL_EXCHANGE_INFO", "3600"), 0, 604800),
             cache_ttl_klines=klines_ttl,
+            cache_ttl_klines_history=_int("CACHE_TTL_KLINES_HISTORY",
+                                          get("CACHE_TTL_KLINES_HISTORY", "21600"), 0, 604800),
             cache_stale_ttl=_int("CACHE_STALE_TTL", get("CACHE_STALE_TTL", "3600"), 0, 604800),
             cache_threshold=_int("CACHE_THRESHOLD", get("CACHE_THRESHOLD", "2000"), 10, 10**7),
             response_cache_mb=_int("RESPONSE_CACHE_MB", get("RESPONSE_CACHE_MB", "64"), 1, 65536),

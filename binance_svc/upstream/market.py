@@ -1,14 +1,22 @@
 """What the views ask of Binance: typed frames with their provenance, cached and polite.
 
 Symbols are validated against exchangeInfo (cached an hour) before any other call, so an
-unknown symbol costs no weight. Klines are always fetched in whole pages of 1,000 (a page
-costs weight 2 whatever its length), so every analysis of one symbol and interval shares one
-cached call.
+unknown symbol costs no weight.
+
+Klines come in aligned pages: page k of an interval holds the candles opening in
+[k * 1000 * step, (k + 1) * 1000 * step), fetched with startTime/endTime and limit=1000 (weight
+2 whatever its length). A page whose candles had all closed when it was fetched never changes:
+it is cached by (symbol, interval, k) for CACHE_TTL_KLINES_HISTORY (hours), the page still
+forming for the interval's CACHE_TTL_KLINES. Every window over the same history shares the
+pages: n candles cost at most ceil(n / 1000) + 1 calls cold, and only the live page once the
+others are cached. 1M (months differ in length) has no aligned pages; its whole history fits
+one call.
 """
 from __future__ import annotations
 
-import math
+import contextvars
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -22,6 +30,9 @@ from .client import (EXCHANGE_INFO_WEIGHT, KLINES_WEIGHT, BinanceClient, depth_w
 from .frames import depth_frames, empty_klines, klines_frame, symbols_frame, tickers_frame
 
 PAGE = 1000
+IRREGULAR = ("1M",)
+PAGE_THREADS = 4          # concurrent page calls of one request
+EXTRA_PAGES = 2           # pages fetched past the window's own when history has holes
 DEMO_WARNING = ("Demo market: synthetic prices from a seeded generator, not Binance. "
                 "Set MARKET_SOURCE=binance for live data.")
 
@@ -96,56 +107,152 @@ class Market:
                closed: bool = True, trim: bool = True) -> tuple[pd.DataFrame, Provenance]:
         """The last `count` candles ending at `end` (or now), oldest first.
 
-        closed=True drops the candle still forming. Fetches whole pages (see module doc);
-        trim=False returns every candle fetched (at least `count` where the market has them),
-        so that indicators computed over them do not depend on `count`.
+        closed=True drops the candle still forming: a candle counts as closed if it had closed
+        when its page was fetched, so a copy cached while it was forming never passes for
+        closed later. Candles come in aligned pages (see module doc); trim=False returns every
+        candle of the pages used (at least `count` where the market has them), so that
+        indicators computed over them do not depend on `count`.
         """
-        need = count + (1 if closed else 0)
-        pages = max(1, math.ceil(need / PAGE))
         end_ms = None if end is None else int(end.timestamp() * 1000)
+        if interval in IRREGULAR:
+            return self._klines_one_call(symbol, interval, count, end_ms, closed, trim)
         step = INTERVAL_MS[interval]
+        span = PAGE * step
         now_ms = int(time.time() * 1000)
-        historical = end_ms is not None and end_ms < now_ms - step
-        ttl = 3600 if historical else self.settings.cache_ttl_klines[interval]
-        key = f"klines:{symbol}:{interval}:{pages}:{end_ms}"
-        frame, prov, fetched = self._cached(
-            key, ttl, lambda: self._fetch_klines(symbol, interval, pages * PAGE, end_ms))
-        if closed and not frame.empty:
-            # A candle is closed if it had closed when it was fetched: a copy cached while it
-            # was forming must not pass for closed later.
-            as_of = int(fetched.fetched_at * 1000)
-            cutoff = pd.Timestamp(as_of if end_ms is None else min(as_of, end_ms), unit="ms",
-                                  tz="UTC")
-            frame = frame[frame["close_time"] < cutoff]
+        until = now_ms if end_ms is None else min(end_ms, now_ms)
+        # The open times the window can hold: up to the last candle ending by `until` (closed)
+        # or opening by it, and `count` steps back from there.
+        last = until - step if closed else until
+        first = last - count * step + 1
+        newest, oldest = max(0, last // span), max(0, first // span)
+        got = self._pages(symbol, interval, range(newest, oldest - 1, -1), now_ms)
+        frame = _window(got, end_ms, closed)
+        for _ in range(EXTRA_PAGES):
+            # Short of `count` only where history has a hole (or the newest page's copy is a
+            # little old); an empty page means the market had not opened yet: stop there.
+            if len(frame) >= count or oldest == 0 or got[oldest].value.empty:
+                break
+            oldest -= 1
+            got.update(self._pages(symbol, interval, [oldest], now_ms))
+            frame = _window(got, end_ms, closed)
+        frame = frame.tail(count) if trim else frame
+        return frame.reset_index(drop=True), self._pages_provenance(got, newest)
+
+    def _pages(self, symbol, interval, pages, now_ms) -> dict[int, Fetched]:
+        """Page number -> its cached copy. The newest first and alone (a failure or a ban there
+        stops the request before it spends more weight), then the others concurrently, each in
+        a copy of this request's context so the per-request upstream accounting sees them."""
+        pages = list(pages)
+        got = {pages[0]: self._page(symbol, interval, pages[0], now_ms)}
+        rest = pages[1:]
+        if len(rest) == 1:
+            got[rest[0]] = self._page(symbol, interval, rest[0], now_ms)
+        elif rest:
+            with ThreadPoolExecutor(max_workers=min(PAGE_THREADS, len(rest))) as pool:
+                futures = {k: pool.submit(contextvars.copy_context().run, self._page, symbol,
+                                          interval, k, now_ms) for k in rest}
+                for k, future in futures.items():
+                    got[k] = future.result()
+        return got
+
+    def _page(self, symbol, interval, k, now_ms) -> Fetched:
+        """Page k: the candles opening in [k * PAGE * step, (k + 1) * PAGE * step)."""
+        step = INTERVAL_MS[interval]
+        start, stop = k * PAGE * step, (k + 1) * PAGE * step
+        # A candle opening before `stop` has closed by stop + step whatever the interval's
+        # offset from the epoch (1w candles open on Mondays, the epoch was a Thursday).
+        settled = stop + step <= now_ms
+        if settled:
+            key, ttl = f"klines:{symbol}:{interval}:{k}", self.settings.cache_ttl_klines_history
+        else:
+            key, ttl = f"klines:{symbol}:{interval}:{k}:live", \
+                self.settings.cache_ttl_klines[interval]
+        # A page that has run a whole step holds a candle of a listed market.
+        must_hold = not settled and now_ms >= start + step
+
+        def fetch():
+            raw = self._call("klines", KLINES_WEIGHT, symbol_param=True, symbol=symbol,
+                             interval=interval, startTime=start, endTime=stop - 1, limit=PAGE)
+            page = klines_frame(raw)
+            if not page.empty:
+                opens = page["open_time"].array.asi8 // 1_000_000
+                inside = (opens >= start) & (opens < stop)
+                if not inside.all():
+                    page = page[inside].reset_index(drop=True)
+            if page.empty and must_hold:
+                # An empty answer here is a fault, not data (cached, it would replace a good
+                # copy).
+                raise UpstreamUnavailable("Binance sent no candles for a listed symbol.",
+                                          status=502)
+            return page
+
+        _, _, fetched = self._cached(key, ttl, fetch)
+        return fetched
+
+    def _pages_provenance(self, got: dict[int, Fetched], newest: int) -> Provenance:
+        """As of the newest page: an old settled page is still true data and must not make the
+        answer look hours old. Stale if any page is, and then expiring when the first stale
+        page did, so that a stale answer is not kept as long as a fresh one."""
+        head = got[newest]
+        stale = [f for f in got.values() if f.stale]
+        warnings: list[str] = []
+        for fetched in sorted(got.values(), key=lambda f: -f.fetched_at):
+            for w in self._provenance(fetched).warnings:
+                if w not in warnings:
+                    warnings.append(w)
+        expires = min([head.expires_at] + [f.expires_at for f in stale])
+        return Provenance(source=self.source, stale=bool(stale),
+                          fetched_at=datetime.fromtimestamp(head.fetched_at, timezone.utc),
+                          warnings=tuple(warnings),
+                          expires_at=datetime.fromtimestamp(expires, timezone.utc))
+
+    def _klines_one_call(self, symbol, interval, count, end_ms, closed, trim):
+        """Intervals of uneven length: no aligned pages, but a whole history under 1,000
+        candles, so one call of the newest 1,000 (ending at `end`) has them all."""
+        now_ms = int(time.time() * 1000)
+        historical = end_ms is not None and end_ms < now_ms - INTERVAL_MS[interval]
+        ttl = (self.settings.cache_ttl_klines_history if historical
+               else self.settings.cache_ttl_klines[interval])
+
+        def fetch():
+            kwargs = {} if end_ms is None else {"endTime": end_ms}
+            page = klines_frame(self._call("klines", KLINES_WEIGHT, symbol_param=True,
+                                           symbol=symbol, interval=interval, limit=PAGE,
+                                           **kwargs))
+            if page.empty and end_ms is None:
+                raise UpstreamUnavailable("Binance sent no candles for a listed symbol.",
+                                          status=502)
+            return page
+
+        frame, prov, fetched = self._cached(f"klines:{symbol}:{interval}:{end_ms}", ttl, fetch)
+        frame = _closed_only(frame, fetched, end_ms) if closed else frame
         return (frame.tail(count) if trim else frame).reset_index(drop=True), prov
 
-    def _fetch_klines(self, symbol, interval, total, end_ms):
-        chunks = []
-        cursor = end_ms
-        remaining = total
-        while remaining > 0:
-            ask = min(PAGE, remaining)
-            kwargs = {"limit": ask}
-            if cursor is not None:
-                kwargs["endTime"] = cursor
-            raw = self._call("klines", KLINES_WEIGHT, symbol_param=True, symbol=symbol,
-                             interval=interval, **kwargs)
-            page = klines_frame(raw)
-            if page.empty:
-                if not chunks and end_ms is None:
-                    # A listed symbol always has a current candle: an empty answer is a fault,
-                    # not data (cached, it would replace a good copy).
-                    raise UpstreamUnavailable("Binance sent no candles for a listed symbol.",
-                                              status=502)
-                break
-            chunks.append(page)
-            remaining -= len(page)
-            if len(page) < ask:
-                break   # the market has no older history
-            first_ms = int(page["open_time"].iloc[0].value // 1_000_000)
-            cursor = first_ms - 1
-        if not chunks:
-            return empty_klines()
-        frame = pd.concat(chunks[::-1], ignore_index=True)
-        return frame.drop_duplicates("open_time").sort_values("open_time").reset_index(drop=True)
 
+def _closed_only(frame: pd.DataFrame, fetched: Fetched, end_ms: int | None) -> pd.DataFrame:
+    """The candles that had closed when `frame` was fetched (and by `end_ms`)."""
+    if frame.empty:
+        return frame
+    as_of = int(fetched.fetched_at * 1000)
+    cutoff = as_of if end_ms is None else min(as_of, end_ms)
+    keep = frame["close_time"].array.asi8 < cutoff * 1_000_000
+    return frame if keep.all() else frame[keep]
+
+
+def _window(got: dict[int, Fetched], end_ms: int | None, closed: bool) -> pd.DataFrame:
+    """The pages' candles, oldest first: only those closed when their page was fetched
+    (closed=True), and none opening after `end_ms`."""
+    parts = []
+    for k in sorted(got):
+        fetched = got[k]
+        frame = fetched.value
+        if closed:
+            frame = _closed_only(frame, fetched, end_ms)
+        elif end_ms is not None and not frame.empty:
+            keep = frame["open_time"].array.asi8 <= end_ms * 1_000_000
+            frame = frame if keep.all() else frame[keep]
+        if not frame.empty:
+            parts.append(frame)
+    if not parts:
+        return empty_klines()
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]

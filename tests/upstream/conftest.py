@@ -34,7 +34,8 @@ SERVICE_ENV = ("BINANCE_BASE_URL", "BINANCE_TIMEOUT", "MARKET_SOURCE", "WATCHLIS
                "CACHE_REDIS_URL", "CACHE_TTL_TICKER", "CACHE_TTL_DEPTH", "CACHE_TTL_EXCHANGE_INFO",
                "CACHE_TTL_KLINES", "CACHE_STALE_TTL", "CACHE_THRESHOLD", "UPSTREAM_WEIGHT_SHARE",
                "UPSTREAM_WEIGHT_LIMIT", "LOG_LEVEL", "DEMO_SEED", "DEMO_LATENCY_MS",
-               "DEMO_UPSTREAM_URL", "RESPONSE_CACHE_MB", "REDIS_TIMEOUT", "UPSTREAM_STATE_FILE")
+               "DEMO_UPSTREAM_URL", "RESPONSE_CACHE_MB", "REDIS_TIMEOUT", "UPSTREAM_STATE_FILE",
+               "CACHE_TTL_KLINES_HISTORY")
 
 
 class FakeClock:
@@ -120,7 +121,8 @@ def klines_upstream():
     """A `responses` callback behaving like /api/v3/klines over hourly candles.
 
     Candles open every hour from `first_ms` up to the one containing `now_ms` (still forming);
-    endTime selects candles with open_time <= endTime, limit (default 500) the newest of them.
+    endTime selects candles with open_time <= endTime, limit (default 500) the newest of them;
+    with startTime, the oldest `limit` of those with open_time >= startTime.
     The price of a candle is its index, so rows are easy to tell apart.
     """
 
@@ -136,6 +138,10 @@ def klines_upstream():
             end = last_open if "endTime" not in q else min(last_open,
                                                            int(q["endTime"]) // step_ms * step_ms)
             begin = max(first_ms, end - step_ms * (limit - 1))
+            if "startTime" in q:
+                # With startTime, the oldest `limit` candles opening at or after it.
+                begin = max(first_ms, -(-int(q["startTime"]) // step_ms) * step_ms)
+                end = min(end, begin + step_ms * (limit - 1))
             rows = [_kline_row(t, step_ms, price=100.0 + (t - first_ms) // step_ms)
                     for t in range(begin, end + 1, step_ms)]
             return 200, {"X-MBX-USED-WEIGHT-1M": "2"}, json.dumps(rows)

@@ -1,7 +1,7 @@
 """Market: what the views ask of Binance, as typed frames with provenance, cached and polite.
 
-Binance is mocked with `responses`; the klines endpoint by a callback that honours endTime and
-limit the way Binance does (conftest.klines_upstream).
+Binance is mocked with `responses`; the klines endpoint by a callback that honours startTime,
+endTime and limit the way Binance does (conftest.klines_upstream).
 """
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 
 from binance_svc.errors import UnknownSymbol, UpstreamRateLimited, UpstreamUnavailable
+from binance_svc.settings import ConfigError, Settings
 from binance_svc.upstream import stats
 from binance_svc.upstream.client import BinanceClient
+from binance_svc.upstream.frames import klines_frame
 from binance_svc.upstream.market import DEMO_WARNING
 
 BASE = "https://data-api.binance.vision"
@@ -52,61 +54,252 @@ def open_ms(frame: pd.DataFrame) -> list[int]:
 
 
 # -- paging ------------------------------------------------------------------------------------
+# Page k of an interval holds the candles opening in [k * 1000 * step, (k + 1) * 1000 * step).
 
-def test_1500_candles_take_two_pages_the_second_ending_before_the_first(http, market,
-                                                                        klines_upstream):
+PAGE_MS = 1000 * HOUR_MS
+
+
+def pages_holding(count: int, *, end_ms: int | None = None, closed: bool = True,
+                  step: int = HOUR_MS) -> list[int]:
+    """The startTime of each aligned page holding one of the `count` candles of the window, by
+    the definition above (closed=True: the newest candle is the last one closed by the end)."""
+    until = now_ms() if end_ms is None else end_ms
+    newest = (until - step if closed else until) // step * step
+    return sorted({o // (1000 * step) * 1000 * step
+                   for o in range(newest - (count - 1) * step, newest + 1, step)})
+
+
+def start_times(requests) -> list[int]:
+    return sorted(int(r.params["startTime"]) for r in requests)
+
+
+def test_1500_candles_come_in_aligned_pages_of_1000(http, market, klines_upstream):
     now = now_ms()
     http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 5000 * HOUR_MS))
     frame, prov = market.klines("BTCUSDT", "1h", 1500)
 
     sent = klines_requests(http)
-    assert len(sent) == 2
-    assert sent[0].params == {"symbol": "BTCUSDT", "interval": "1h", "limit": "1000"}
-    first_page = json.loads(http.calls[0].response.text)
-    assert len(first_page) == 1000
-    assert sent[1].params == {"symbol": "BTCUSDT", "interval": "1h", "limit": "1000",
-                              "endTime": str(first_page[0][0] - 1)}
+    assert start_times(sent) == pages_holding(1500)
+    assert 2 <= len(sent) <= 3                                  # ceil(1500 / 1000) + 1 at most
+    for request in sent:
+        start = int(request.params["startTime"])
+        assert start % PAGE_MS == 0
+        assert request.params == {"symbol": "BTCUSDT", "interval": "1h", "limit": "1000",
+                                  "startTime": str(start),
+                                  "endTime": str(start + PAGE_MS - 1)}
 
     assert len(frame) == 1500
     opens = open_ms(frame)
     assert opens == sorted(opens) and len(set(opens)) == 1500            # oldest first, unique
-    assert all(b - a == HOUR_MS for a, b in zip(opens, opens[1:]))       # no gap at the seam
-    assert opens[-1] == first_page[-2][0]         # the forming candle (last of page 1) dropped
+    assert all(b - a == HOUR_MS for a, b in zip(opens, opens[1:]))       # no gap at the seams
+    assert opens[-1] == now // HOUR_MS * HOUR_MS - HOUR_MS   # the forming candle dropped
     assert prov.source == "binance" and prov.stale is False
 
 
-def test_paging_stops_when_a_young_market_runs_out_of_history(http, market, klines_upstream):
+def test_a_2500_candle_window_costs_at_most_4_calls_and_a_shorter_one_at_most_1_more(
+        http, make_market, klines_upstream, settings):
+    # The live page lives 0 s here, so every request refetches it: the bound holds whatever
+    # its time to live.
+    market = make_market(BinanceClient(BASE, timeout=5, weight_budget=3000),
+                         cache_ttl_klines={**settings.cache_ttl_klines, "1h": 0})
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 9000 * HOUR_MS))
+    long, _ = market.klines("BTCUSDT", "1h", 2500)
+    cold = len(klines_requests(http))
+    assert cold <= 4 and start_times(klines_requests(http)) == pages_holding(2500)
+
+    for count in (300, 1000, 2499):
+        before = len(klines_requests(http))
+        short, _ = market.klines("BTCUSDT", "1h", count)
+        added = klines_requests(http)[before:]
+        assert len(added) <= 1, (count, start_times(added))
+        assert set(start_times(added)) <= {now // PAGE_MS * PAGE_MS}     # the live page only
+        pd.testing.assert_frame_equal(short, long.tail(count).reset_index(drop=True))
+
+
+def test_2500_candles_touching_4_pages_make_4_calls(http, market, klines_upstream):
+    # The window ends 300 h into a page: 299 candles there, 2,201 in the three pages before.
+    page_start = datetime(2023, 5, 1, tzinfo=timezone.utc).timestamp() * 1000 // PAGE_MS * PAGE_MS
+    end_ms = int(page_start + 300 * HOUR_MS + 1_800_000)
+    http.add_callback("GET", KLINES, callback=klines_upstream(now_ms(),
+                                                              first_ms=end_ms - 9000 * HOUR_MS))
+    frame, _ = market.klines("BTCUSDT", "1h", 2500, end=datetime.fromtimestamp(
+        end_ms / 1000, timezone.utc))
+    assert start_times(klines_requests(http)) == [int(page_start) - i * PAGE_MS
+                                                  for i in (3, 2, 1, 0)]
+    assert len(frame) == 2500
+    assert open_ms(frame)[-1] == int(page_start) + 299 * HOUR_MS
+
+
+def test_10000_candles_and_the_warm_up_are_one_frame_from_at_most_12_pages(http, market,
+                                                                           klines_upstream):
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now,
+                                                              first_ms=now - 20_000 * HOUR_MS))
+    frame, _ = market.klines("BTCUSDT", "1h", 10_200)
+    sent = klines_requests(http)
+    # 10,200 candles span 10.2 pages: 11 pages, or 12 when both ends fall inside one.
+    assert start_times(sent) == pages_holding(10_200) and 11 <= len(sent) <= 12
+    opens = open_ms(frame)
+    assert len(frame) == 10_200 and all(b - a == HOUR_MS for a, b in zip(opens, opens[1:]))
+
+
+def test_every_page_call_is_counted_in_the_request_log(http, market, klines_upstream):
+    end = datetime(2023, 6, 30, 12, 30, tzinfo=timezone.utc)
+    http.add_callback("GET", KLINES, callback=klines_upstream(
+        now_ms(), first_ms=int(end.timestamp() * 1000) - 9000 * HOUR_MS))
+
+    def one_request():
+        seen = stats.begin()
+        market.klines("BTCUSDT", "1h", 3500, end=end)       # pages fetched concurrently
+        return dict(seen)
+
+    pages = len(pages_holding(3500, end_ms=int(end.timestamp() * 1000)))
+    assert pages >= 4
+    assert contextvars.copy_context().run(one_request) == {
+        "upstream_calls": pages, "upstream_weight": 2 * pages, "cache": "miss"}
+
+
+def test_paging_stops_when_a_young_market_runs_out_of_history(http, make_market,
+                                                              klines_upstream, settings):
+    market = make_market(BinanceClient(BASE, timeout=5, weight_budget=3000),
+                         cache_ttl_klines={**settings.cache_ttl_klines, "1h": 0})
     now = now_ms()
     listed = (now // HOUR_MS - 1199) * HOUR_MS          # 1,200 candles, the last one forming
     http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=listed))
     frame, _ = market.klines("NEWUSDT", "1h", 2500)
-    assert len(klines_requests(http)) == 2              # three pages wanted, two exist
+    sent = klines_requests(http)
+    assert start_times(sent) == pages_holding(2500) and len(sent) <= 4
     assert len(frame) == 1199                           # every closed candle there is
     assert open_ms(frame)[0] == listed
+    # The pages before the listing came back empty and are kept like any settled page: asked
+    # again, only the live page (living 0 s here) is fetched.
+    again, _ = market.klines("NEWUSDT", "1h", 2500)
+    assert set(start_times(klines_requests(http)[len(sent):])) <= {now // PAGE_MS * PAGE_MS}
+    pd.testing.assert_frame_equal(again, frame)
 
 
-def test_a_market_younger_than_one_page_costs_one_call(http, market, klines_upstream):
+def test_a_market_younger_than_one_page_is_all_there(http, market, klines_upstream):
     now = now_ms()
     http.add_callback("GET", KLINES, callback=klines_upstream(
         now, first_ms=(now // HOUR_MS - 299) * HOUR_MS))
     frame, _ = market.klines("NEWUSDT", "1h", 1500)
-    assert len(klines_requests(http)) == 1
+    assert len(klines_requests(http)) == len(pages_holding(1500))
     assert len(frame) == 299
 
 
-def test_a_window_ending_in_the_past_pages_back_from_its_end(http, market, klines_upstream):
+def test_a_window_ending_in_the_past_uses_only_the_pages_it_needs(http, market,
+                                                                  klines_upstream, settings):
     end = datetime(2023, 6, 30, 12, 30, tzinfo=timezone.utc)
     end_ms = int(end.timestamp() * 1000)
     http.add_callback("GET", KLINES, callback=klines_upstream(now_ms(),
                                                               first_ms=end_ms - 3000 * HOUR_MS))
-    frame, _ = market.klines("BTCUSDT", "1h", 1200, end=end)
-    sent = klines_requests(http)
-    assert [r.params.get("endTime") for r in sent] == [str(end_ms),
-                                                      str(end_ms // HOUR_MS * HOUR_MS
-                                                          - 999 * HOUR_MS - 1)]
+    frame, prov = market.klines("BTCUSDT", "1h", 1200, end=end)
+    # 2023-06-30 11:00 is hour 468,923: the window is hours 467,724 to 468,923.
+    assert start_times(klines_requests(http)) == [467 * PAGE_MS, 468 * PAGE_MS]
     assert len(frame) == 1200
     # closed=True: the 12:00 candle was still forming at 12:30, so 11:00 is the last one.
     assert frame["open_time"].iloc[-1] == pd.Timestamp("2023-06-30T11:00Z")
+    # Its pages had closed long before they were fetched: kept for hours.
+    assert (prov.expires_at - prov.fetched_at).total_seconds() == pytest.approx(
+        settings.cache_ttl_klines_history)
+    assert settings.cache_ttl_klines_history == 21600
+
+    # A shorter window over the same history: no call.
+    inner, _ = market.klines("BTCUSDT", "1h", 100, end=datetime(2023, 6, 20, tzinfo=timezone.utc))
+    assert len(klines_requests(http)) == 2
+    assert inner["open_time"].iloc[-1] == pd.Timestamp("2023-06-19T23:00Z") and len(inner) == 100
+
+
+def test_settled_pages_outlive_the_interval_ttl_and_expire_after_the_history_ttl(
+        http, make_market, klines_upstream, clock):
+    clock.now = time.time()
+    market = make_market(BinanceClient(BASE, timeout=5, weight_budget=3000), cache_clock=clock)
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 9000 * HOUR_MS))
+    market.klines("BTCUSDT", "1h", 2500, closed=False)
+    cold = start_times(klines_requests(http))
+    live = now // PAGE_MS * PAGE_MS
+    assert live in cold and len(cold) >= 3
+
+    clock.advance(61)                                   # past 1h's 60 s, far from 6 h
+    market.klines("BTCUSDT", "1h", 2500, closed=False)
+    assert start_times(klines_requests(http)[len(cold):]) == [live]
+
+    clock.advance(21_600)                               # CACHE_TTL_KLINES_HISTORY
+    market.klines("BTCUSDT", "1h", 2500, closed=False)
+    assert start_times(klines_requests(http)[len(cold) + 1:]) == cold
+
+
+@pytest.mark.parametrize("raw", ["-1", "abc", "604801", "1.5"])
+def test_the_history_ttl_is_a_validated_setting(raw):
+    assert Settings.load(env={}).cache_ttl_klines_history == 21600
+    assert Settings.load(env={"CACHE_TTL_KLINES_HISTORY": "600"}).cache_ttl_klines_history == 600
+    with pytest.raises(ConfigError) as info:
+        Settings.load(env={"CACHE_TTL_KLINES_HISTORY": raw})
+    assert info.value.variable == "CACHE_TTL_KLINES_HISTORY"
+
+
+def test_the_answer_is_as_of_its_newest_page(http, make_market, klines_upstream, settings,
+                                             clock):
+    clock.now = time.time()
+    market = make_market(BinanceClient(BASE, timeout=5, weight_budget=3000), cache_clock=clock)
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 9000 * HOUR_MS))
+    market.klines("BTCUSDT", "1h", 2500, closed=False)
+    clock.advance(600)                                  # the live page is refetched, no other
+    _, prov = market.klines("BTCUSDT", "1h", 2500, closed=False)
+    assert prov.fetched_at.timestamp() == pytest.approx(clock.now)
+    assert (prov.expires_at - prov.fetched_at).total_seconds() == pytest.approx(
+        settings.cache_ttl_klines["1h"])
+
+
+def test_a_page_served_stale_makes_the_answer_stale(http, make_market, klines_upstream):
+    market = make_market(BinanceClient(BASE, timeout=5, weight_budget=3000),
+                         cache_ttl_klines_history=0)
+    end = datetime(2023, 6, 30, 12, 30, tzinfo=timezone.utc)
+    healthy = klines_upstream(now_ms(), first_ms=int(end.timestamp() * 1000) - 3000 * HOUR_MS)
+    failing = {"on": False}
+
+    def callback(request):
+        if failing["on"] and request.params["startTime"] == str(467 * PAGE_MS):
+            return 500, {}, "Internal Server Error"
+        return healthy(request)
+
+    http.add_callback("GET", KLINES, callback=callback)
+    fresh, prov = market.klines("BTCUSDT", "1h", 1200, end=end)
+    assert prov.stale is False
+    failing["on"] = True                                # the older page's refetch fails
+    stale, prov = market.klines("BTCUSDT", "1h", 1200, end=end)
+    pd.testing.assert_frame_equal(stale, fresh)
+    assert prov.stale is True and any("Stale data" in w for w in prov.warnings)
+
+
+def test_monthly_candles_are_one_call_without_pages(http, market, klines_upstream):
+    month = 30 * 24 * HOUR_MS
+    now = now_ms()
+    http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 100 * month,
+                                                              step_ms=month))
+    frame, _ = market.klines("BTCUSDT", "1M", 1500)
+    sent = klines_requests(http)
+    assert [r.params for r in sent] == [{"symbol": "BTCUSDT", "interval": "1M", "limit": "1000"}]
+    assert len(frame) == 99                 # the whole history, less the candle still forming
+
+
+def test_demo_market_pages_join_into_its_own_history(make_market):
+    """The demo market honours startTime: pages of it join into what one call returns."""
+    from binance_svc.upstream.demo import DemoAdapter, DemoMarket
+    demo = DemoMarket(7)
+    client = BinanceClient(BASE, timeout=5, weight_budget=3000, session_adapter=DemoAdapter(demo))
+    market = make_market(client, source="demo")
+    end = datetime(2025, 3, 1, 7, 30, tzinfo=timezone.utc)
+    frame, _ = market.klines("ETHUSDT", "1h", 2500, end=end)
+    reference = [klines_frame(demo.klines("ETHUSDT", "1h", 1000,
+                                          end_ms=int(end.timestamp() * 1000) - 3600_000 - i * 1000
+                                          * HOUR_MS)) for i in (2, 1, 0)]
+    whole = pd.concat(reference, ignore_index=True).tail(2500).reset_index(drop=True)
+    pd.testing.assert_frame_equal(frame, whole)
+    assert client.state.calls == len(pages_holding(2500, end_ms=int(end.timestamp() * 1000)))
 
 
 # -- closed ----------------------------------------------------------------------------------
@@ -139,27 +332,30 @@ def test_klines_frame_types(http, market, klines_upstream):
     assert prov.fetched_at.tzinfo is not None and prov.expires_at > prov.fetched_at
 
 
-def test_trim_false_returns_every_candle_fetched(http, market, klines_upstream):
+def test_trim_false_returns_every_candle_of_the_pages_used(http, market, klines_upstream):
     now = now_ms()
     http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 5000 * HOUR_MS))
     trimmed, _ = market.klines("BTCUSDT", "1h", 10)
     everything, _ = market.klines("BTCUSDT", "1h", 10, trim=False)
     assert len(trimmed) == 10
-    assert len(everything) == 999               # the whole page, less the candle forming
+    # From the first page's start to the last candle closed (the forming one left out).
+    first_page = pages_holding(10)[0]
+    assert len(everything) == (now // HOUR_MS * HOUR_MS - first_page) // HOUR_MS >= 10
+    assert open_ms(everything)[0] == first_page
     pd.testing.assert_frame_equal(everything.tail(10).reset_index(drop=True), trimmed)
-    assert len(klines_requests(http)) == 1
+    assert len(klines_requests(http)) == len(pages_holding(10))
 
 
 # -- klines cache ------------------------------------------------------------------------------
 
-def test_analyses_of_one_symbol_and_interval_share_one_cached_page(http, market,
-                                                                   klines_upstream):
+def test_analyses_of_one_symbol_and_interval_share_the_cached_pages(http, market,
+                                                                    klines_upstream):
     now = now_ms()
     http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 5000 * HOUR_MS))
-    a, _ = market.klines("BTCUSDT", "1h", 200)
     b, _ = market.klines("BTCUSDT", "1h", 500)
+    a, _ = market.klines("BTCUSDT", "1h", 200)
     c, _ = market.klines("BTCUSDT", "1h", 200, closed=False)
-    assert len(klines_requests(http)) == 1
+    assert start_times(klines_requests(http)) == pages_holding(500)
     assert (len(a), len(b), len(c)) == (200, 500, 200)
     pd.testing.assert_frame_equal(a, b.tail(200).reset_index(drop=True))
 
@@ -169,11 +365,13 @@ def test_different_intervals_and_symbols_are_different_calls(http, market, kline
     http.add_callback("GET", KLINES, callback=klines_upstream(now, first_ms=now - 50 * HOUR_MS))
     market.klines("BTCUSDT", "1h", 10)
     market.klines("ETHUSDT", "1h", 10)
-    assert len(klines_requests(http)) == 2
+    market.klines("ETHUSDT", "4h", 2)
+    assert sorted({(r.params["symbol"], r.params["interval"]) for r in klines_requests(http)}) \
+        == [("BTCUSDT", "1h"), ("ETHUSDT", "1h"), ("ETHUSDT", "4h")]
 
 
-def test_32_concurrent_requests_for_one_cold_klines_key_make_one_call(http, market,
-                                                                     klines_upstream):
+def test_32_concurrent_requests_for_one_cold_window_make_one_call_per_page(http, market,
+                                                                           klines_upstream):
     now = now_ms()
     http.add_callback("GET", KLINES, callback=klines_upstream(
         now, first_ms=now - 5000 * HOUR_MS, sleep=0.2))
@@ -183,7 +381,7 @@ def test_32_concurrent_requests_for_one_cold_klines_key_make_one_call(http, mark
     def worker(i):
         barrier.wait()
         try:
-            frames[i] = market.klines("BTCUSDT", "1h", 300)[0]
+            frames[i] = market.klines("BTCUSDT", "1h", 300 if i % 2 else 2500)[0]
         except Exception as exc:   # noqa: BLE001
             errors.append(exc)
 
@@ -193,10 +391,11 @@ def test_32_concurrent_requests_for_one_cold_klines_key_make_one_call(http, mark
     for t in threads:
         t.join(30)
     assert not errors
-    assert len(klines_requests(http)) == 1
-    for frame in frames[1:]:
+    assert start_times(klines_requests(http)) == pages_holding(2500)   # each page once
+    for frame in frames[2::2]:
         pd.testing.assert_frame_equal(frame, frames[0])
-    assert len(frames[0]) == 300
+    assert len(frames[0]) == 2500 and len(frames[1]) == 300
+    pd.testing.assert_frame_equal(frames[1], frames[0].tail(300).reset_index(drop=True))
 
 
 # -- malformed klines --------------------------------------------------------------------------
