@@ -188,7 +188,8 @@ def parse_param(param, raw: str | None, settings, now: datetime):
         return asset(name, raw)
     if kind == "indicators":
         from ..analysis.catalogue import parse_indicators
-        requests = parse_indicators(raw)
+        # The HTML form sends its empty field: empty means the default set, as absent does.
+        requests = parse_indicators(raw if raw is None or raw.strip() else None)
         return None if requests is None else [r.spec for r in requests]
     raise ValueError(f"parameter {name!r} has an unknown kind {kind!r}")
 

@@ -46,16 +46,16 @@ def q(**kw) -> tuple:
 
 
 CASES = {
-    # limit (technical 1-1000, correlation 10-1000)
-    "limit-negative": Bad(T, q(limit="-1"), "limit", "1 to 1000"),
-    "limit-zero": Bad(T, q(limit="0"), "limit", "1 to 1000"),
-    "limit-1001": Bad(T, q(limit="1001"), "limit", "1 to 1000"),
-    "limit-huge": Bad(T, q(limit="9" * 30), "limit", "1 to 1000", echo="9" * 30),
-    "limit-nan": Bad(T, q(limit="NaN"), "limit", "1 to 1000"),
-    "limit-inf": Bad(T, q(limit="inf"), "limit", "1 to 1000"),
-    "limit-fraction": Bad(T, q(limit="1.5"), "limit", "1 to 1000"),
-    "limit-exponent": Bad(T, q(limit="1e2"), "limit", "1 to 1000"),
-    "limit-empty": Bad(T, q(limit=""), "limit", "1 to 1000"),
+    # limit (technical 1-10000, correlation 10-1000)
+    "limit-negative": Bad(T, q(limit="-1"), "limit", "1 to 10000"),
+    "limit-zero": Bad(T, q(limit="0"), "limit", "1 to 10000"),
+    "limit-10001": Bad(T, q(limit="10001"), "limit", "1 to 10000"),
+    "limit-huge": Bad(T, q(limit="9" * 30), "limit", "1 to 10000", echo="9" * 30),
+    "limit-nan": Bad(T, q(limit="NaN"), "limit", "1 to 10000"),
+    "limit-inf": Bad(T, q(limit="inf"), "limit", "1 to 10000"),
+    "limit-fraction": Bad(T, q(limit="1.5"), "limit", "1 to 10000"),
+    "limit-exponent": Bad(T, q(limit="1e2"), "limit", "1 to 10000"),
+    "limit-empty": Bad(T, q(limit=""), "limit", "1 to 10000"),
     "limit-word": Bad(T, q(limit="abc"), "limit", "1 to 1000"),
     "correlation-limit-9": Bad(C, q(limit="9"), "limit", "10 to 1000"),
     "correlation-limit-1001": Bad(C, q(limit="1001"), "limit", "10 to 1000"),

@@ -145,6 +145,6 @@ def test_parameter_ranges_exist_once():
     """The registry is the only place a range is written: the parser and OpenAPI read it."""
     technical = REGISTRY["technical"]
     limit = next(p for p in technical.params if p.name == "limit")
-    assert (limit.lo, limit.hi, limit.default) == (1, 1000, 200)
+    assert (limit.lo, limit.hi, limit.default) == (1, 10_000, 200)
     source = (ROOT / "binance_svc" / "web" / "openapi.py").read_text()
-    assert "1000" not in source and "5000" not in source
+    assert "10000" not in source and "5000" not in source
