@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from .analysis import (catalogue, correlation, indicator_list, liquidity, statistics, symbols,
-                       technical)
+                       technical, watchlist)
 from .report import Provenance, Report
 from .settings import INTERVALS
 from .spec import Analysis, Param, Registry, Table
@@ -54,6 +54,14 @@ def _finish(report: Report, provs: list[Provenance]) -> Report:
 
 def _parse_iso(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _each(symbols: list[str], fetch) -> list:
+    """fetch(symbol) for every symbol, concurrently, each in a copy of this request's context so
+    the per-request upstream accounting still sees the calls; results in the order given."""
+    with ThreadPoolExecutor(max_workers=min(8, len(symbols))) as pool:
+        futures = [pool.submit(contextvars.copy_context().run, fetch, s) for s in symbols]
+        return [f.result() for f in futures]
 
 
 # -- technical --------------------------------------------------------------------------------
@@ -121,6 +129,37 @@ TECHNICAL = Analysis(
     summary_keys=("last_close", "last", "signals"))
 
 
+# -- technical, a watch list in one long table -------------------------------------------------
+def _watchlist_build(market, params, now):
+    market.require_symbols(params["symbols"], param="symbols")
+    start, end = _parse_iso(params["start"]), _parse_iso(params["end"])
+    requests, count = _requests(params), params["limit"] + _warmup(params)
+    results = _each(params["symbols"], lambda s: market.klines(
+        s, params["interval"], count, end=end, closed=params["closed"], trim=False))
+    reports = {s: technical.technical_report(klines, params={**params, "symbol": s},
+                                             limit=params["limit"],
+                                             interval=params["interval"], start=start,
+                                             now=end or now, requests=requests)
+               for s, (klines, _) in zip(params["symbols"], results)}
+    report = watchlist.watchlist_report(reports, params=params)
+    return _finish(report, [prov for _, prov in results])
+
+
+WATCHLIST = Analysis(
+    name="watchlist", title="Technical analysis of a watch list",
+    path="/api/v1/analysis/technical",
+    description="The technical analysis of up to 10 symbols as one long table, symbol first.",
+    params=(_symbols(1, 10),) + tuple(q for q in TECHNICAL.query if q.name != "limit") + (
+        Param("limit", "int", "Candles returned per symbol.", default=200, lo=1, hi=1000,
+              label="Candles"),),
+    tables=(Table("candles", watchlist.SYMBOL_COLUMN + TECHNICAL.tables[0].columns,
+                  "One row per symbol and candle: the symbols in the order asked, each "
+                  "oldest first.", open_columns=True,
+                  open_meaning="with indicators=: the requested indicators' columns"),),
+    build=_watchlist_build, check=_technical_check, chart="watchlist",
+    summary_keys=("symbols", "by_symbol"))
+
+
 # -- statistics -------------------------------------------------------------------------------
 def _statistics_build(market, params, now):
     market.require_symbols(params["symbols"], param="symbols")
@@ -158,12 +197,7 @@ def _correlation_build(market, params, now):
         return market.klines(symbol, params["interval"], params["limit"] + 1, end=end,
                              closed=params["closed"])
 
-    # One klines call per symbol: made concurrently, each in a copy of this request's context
-    # so the per-request upstream accounting still sees them.
-    with ThreadPoolExecutor(max_workers=min(8, len(params["symbols"]))) as pool:
-        futures = [pool.submit(contextvars.copy_context().run, fetch, s)
-                   for s in params["symbols"]]
-        results = [f.result() for f in futures]
+    results = _each(params["symbols"], fetch)
     frames, provs = {}, []
     for symbol, (klines, prov) in zip(params["symbols"], results):
         if start is not None:
@@ -263,6 +297,7 @@ INDICATORS = Analysis(
                                                             "max_per_request", "syntax"))
 
 
-REGISTRY = Registry((STATISTICS, TECHNICAL, CORRELATION, LIQUIDITY, SYMBOLS, INDICATORS))
+REGISTRY = Registry((STATISTICS, TECHNICAL, WATCHLIST, CORRELATION, LIQUIDITY, SYMBOLS,
+                     INDICATORS))
 
 __all__ = ["REGISTRY"]

@@ -16,8 +16,12 @@ from .respond import serve
 def blueprint(registry: Registry) -> Blueprint:
     """Every route of every analysis in `registry`."""
     bp = Blueprint("api", __name__)
+    # A form's target may itself be a resource (the technical form's /api/v1/analysis/technical
+    # is also the watch list's path): that resource then redirects the form's ?symbol=.
+    forms = {a.form_action: a for a in registry if a.path_params}
     for analysis in registry:
-        _resource_routes(bp, analysis)
+        _resource_routes(bp, analysis, forms.get(analysis.path),
+                         form_route=analysis.form_action not in {b.path for b in registry})
     charts = {name: a for a in registry if a.legacy and a.chart
               for name in (a.name, *a.legacy_names)}
     if charts:
@@ -26,12 +30,19 @@ def blueprint(registry: Registry) -> Blueprint:
     return bp
 
 
-def _resource_routes(bp: Blueprint, analysis: Analysis) -> None:
+def _resource_routes(bp: Blueprint, analysis: Analysis, form_of: Analysis | None,
+                     form_route: bool) -> None:
+    own = {p_.name for p_ in analysis.params}
+
     def view(**path_args):
+        if form_of is not None:
+            (param,) = form_of.path_params
+            if param.name in request.args and param.name not in own:
+                return _form_redirect(form_of)
         return serve(analysis, **path_args)
 
     bp.add_url_rule(analysis.path, endpoint=analysis.name, view_func=view, methods=["GET"])
-    if analysis.path_params:
+    if analysis.path_params and form_route:
         # The HTML form cannot fill in a path segment: it submits ?symbol= to the path above.
         bp.add_url_rule(analysis.form_action, endpoint=f"{analysis.name}_form",
                         view_func=lambda: _form_redirect(analysis), methods=["GET"])

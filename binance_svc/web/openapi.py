@@ -180,8 +180,8 @@ def build_spec(registry: Registry, version: str) -> dict:
     for analysis in registry:
         paths[_openapi_path(analysis.path)] = {"get": _operation(analysis)}
     for analysis in registry:
-        if not analysis.path_params:
-            continue
+        if not analysis.path_params or analysis.form_action in paths:
+            continue      # a resource at the form's target redirects ?symbol= itself
         (param,) = analysis.path_params
         paths[analysis.form_action] = {"get": {
             "operationId": f"{analysis.name}_form", "tags": ["operations"],
