@@ -46,13 +46,14 @@ def test_a_prepared_worker_has_warmed_every_chart_and_frozen_its_heap():
     result = _probe("prepared")
     prepared = result["prepared"]
     # Every analysis of the registry with a chart, in the registry's order.
-    assert prepared["warmed"] == ["statistics", "technical", "correlation", "liquidity"]
+    assert prepared["warmed"] == ["statistics", "technical", "watchlist", "correlation",
+                                  "liquidity"]
     assert prepared["frozen_objects"] > 10_000 and result["frozen"] > 10_000
-    assert result["pngs"] == ["89504e470d0a1a0a"] * 4        # it still renders PNGs
+    assert result["pngs"] == ["89504e470d0a1a0a"] * 5        # it still renders PNGs
 
 
 def test_after_each_chart_a_prepared_worker_keeps_no_dead_figure():
-    # A figure is reference cycles: without the collector all four charts' figures stay;
+    # A figure is reference cycles: without the collector all five charts' figures stay;
     # a prepared worker collects each one as its render returns.
-    assert _probe("plain")["figures_left"] == 4
+    assert _probe("plain")["figures_left"] == 5
     assert _probe("prepared")["figures_left"] == 0
