@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from binance_svc.settings import INTERVAL_MS
+
 pytestmark = pytest.mark.slow
 
 WORKERS = 4
@@ -34,10 +36,21 @@ def _burst(service, target: str, n: int = 96) -> list:
         return list(pool.map(lambda _: service.get(target, timeout=60), range(n)))
 
 
+def klines_pages(interval: str, candles: int) -> int:
+    """The aligned klines pages (upstream/market.py: page k holds the candles opening in
+    [k * 1000 * step, (k + 1) * 1000 * step)) that hold the last `candles` closed candles now:
+    one or two for a window under 1,000, depending on where the present falls in its page."""
+    step = INTERVAL_MS[interval]
+    last = (int(time.time() * 1000) - step) // step * step
+    return len({o // (1000 * step) for o in range(last - (candles - 1) * step, last + 1, step)})
+
+
 # One cold analysis per case: (target, upstream path -> calls each worker may make: one per
-# upstream call; 1,000 candles + 200 of indicator warm-up are two klines pages).
+# upstream call, i.e. per klines page; the default technical window, 200 candles + 200 of
+# indicator warm-up, holds one or two pages; the window ending 2026-06-01 holds two).
 COLD = {
-    "technical": ("/api/v1/analysis/technical/BTCUSDT?interval=4h", {KLINES: 1}),
+    "technical": ("/api/v1/analysis/technical/BTCUSDT?interval=4h",
+                  {KLINES: klines_pages("4h", 400)}),
     "technical-2-pages": ("/api/v1/analysis/technical/ETHUSDT?interval=1h&limit=1000&"
                           "end=2026-06-01T00:00:00Z", {KLINES: 2}),
     "statistics": ("/api/v1/market/statistics?symbols=BTCUSDT,ETHUSDT,SOLUSDT", {TICKER: 1}),
@@ -61,20 +74,22 @@ def test_96_concurrent_cold_requests_make_one_call_per_worker(service, upstream,
     assert set(counts) <= {INFO, *per_worker}, counts
 
 
-def _warm_every_worker(service, upstream, target: str, path: str) -> None:
-    """Concurrent bursts until `path` was called by every worker (one call each, single flight)."""
+def _warm_every_worker(service, upstream, target: str, path: str, calls: int = 1) -> None:
+    """Concurrent bursts until `path` was called by every worker (`calls` each, single
+    flight)."""
     for _ in range(10):
         _burst(service, target, 32)
-        if upstream.requests(path) >= WORKERS:
+        if upstream.requests(path) >= WORKERS * calls:
             return
     pytest.fail(f"only {upstream.requests(path)} of {WORKERS} workers fetched {target}")
 
 
 def test_five_formats_share_one_upstream_call(service, upstream):
     target = "/api/v1/analysis/technical/SOLUSDT?interval=1d&limit=100"   # 1d: kept 300 s
+    pages = klines_pages("1d", 300)
     upstream.reset()
-    _warm_every_worker(service, upstream, target + "&format=json", KLINES)
-    assert upstream.requests(KLINES) == WORKERS
+    _warm_every_worker(service, upstream, target + "&format=json", KLINES, pages)
+    assert upstream.requests(KLINES) == WORKERS * pages
     before = upstream.stats()
     for fmt in FORMATS:
         answers = _burst(service, f"{target}&format={fmt}", WORKERS * 6)

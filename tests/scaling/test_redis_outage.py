@@ -139,13 +139,17 @@ def _wait_redis_used(host, deadline: float) -> float:
     raise AssertionError(f"Redis not used again by {deadline}: {cache}")
 
 
-BURST_TARGETS = (f"/api/v1/analysis/technical/BTCUSDT?interval=1d&end=2023-0{month}-01T00:00:00Z"
-                 for month in range(1, 10))
+# Each a klines page nobody has fetched: windows over the same history share their pages, so
+# each burst asks for another symbol; 400 daily candles ending 2023-06-01 are all in page 19
+# (days 19,000 to 19,999).
+BURST_TARGETS = (f"/api/v1/analysis/technical/{symbol}?interval=1d&end=2023-06-01T00:00:00Z"
+                 for symbol in ("BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
+                                "TRXUSDT", "LINKUSDT", "AVAXUSDT", "DOTUSDT", "LTCUSDT"))
 
 
 def _one_call_burst(host, upstream, n: int = 32) -> dict:
     """A cold burst over the workers; with every worker on Redis it makes one upstream call."""
-    target = next(BURST_TARGETS)     # historical klines: cached an hour, one page
+    target = next(BURST_TARGETS)     # historical klines: one settled page
     upstream.reset()
     upstream.inject("delay", delay=0.3, count=-1)
     responses = host.burst([target] * n)
