@@ -39,6 +39,7 @@ def create_app(config: dict | None = None, registry=None) -> Flask:
     from .upstream.demo import DemoAdapter, DemoMarket
     from .upstream.market import Market
     from .web import api, errors, observe, pages
+    from .web.cors import Cors
     from .web.hits import CachedHits
     from .web.response_cache import LayeredResponses, LocalResponses, NoCache
 
@@ -102,6 +103,8 @@ def create_app(config: dict | None = None, registry=None) -> Flask:
     # Cache hits are answered in front of Flask (web/hits.py), from this worker's own copies;
     # the request log wraps both.
     app.wsgi_app = CachedHits(app.wsgi_app, getattr(response_cache, "local", response_cache))
+    # CORS headers on every API answer, hits and errors alike, and the preflight's 204.
+    app.wsgi_app = Cors(app.wsgi_app, settings.cors_origins)
     observe.register(app)
     errors.register(app)
     app.register_blueprint(pages.bp)

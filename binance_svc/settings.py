@@ -65,6 +65,8 @@ class Settings:
     log_level: str = "INFO"
     demo_seed: int = 7
     demo_latency_ms: int = 0
+    # Origins whose scripts may read the API: ("*",) any, () none (CORS off), else the list.
+    cors_origins: tuple[str, ...] = ("*",)
 
     @classmethod
     def load(cls, env=None, overrides: dict | None = None) -> "Settings":
@@ -125,6 +127,7 @@ class Settings:
             log_level=level,
             demo_seed=_int("DEMO_SEED", get("DEMO_SEED", "7"), 0, 2**31),
             demo_latency_ms=_int("DEMO_LATENCY_MS", get("DEMO_LATENCY_MS", "0"), 0, 60000),
+            cors_origins=_origins("CORS_ORIGINS", get("CORS_ORIGINS", "*")),
         )
 
     @property
@@ -180,3 +183,22 @@ def _symbols(name, raw, default) -> tuple[str, ...]:
     if bad or not 1 <= len(items) <= 20 or len(set(items)) != len(items):
         raise ConfigError(name, raw, "1 to 20 distinct symbols of 2-20 letters/digits, comma separated")
     return tuple(items)
+
+
+_ORIGIN_RE = re.compile(r"^https?://([a-z0-9.-]+|\[[0-9a-f:]+\])(:[0-9]{1,5})?$")
+
+
+def _origins(name, raw) -> tuple[str, ...]:
+    """CORS_ORIGINS: `*` (any origin), empty or `none` (off), or a comma list of origins as a
+    browser sends them in `Origin` (scheme, host, port if not the default; no path)."""
+    value = (raw or "").strip()
+    if value == "*":
+        return ("*",)
+    if not value or value.lower() == "none":
+        return ()
+    items = [o.strip().rstrip("/").lower() for o in value.split(",") if o.strip()]
+    bad = [o for o in items if not _ORIGIN_RE.match(o)]
+    if bad or not items:
+        raise ConfigError(name, raw, "*, none, or a comma list of origins such as "
+                                     "https://example.org,http://127.0.0.1:8888")
+    return tuple(dict.fromkeys(items))

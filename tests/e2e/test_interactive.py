@@ -1,0 +1,251 @@
+"""The pages in a real browser, driven over the DevTools protocol: headless Chromium (Debian's
+package) loads them from the demo gunicorn, and the test reads what a person would see: the
+interactive charts drawn, no console error, no Content-Security-Policy violation, screenshots
+at a desktop and a phone width; the live refresh (304s and 200s in the server's request log);
+and a page on another loopback origin fetching the API (CORS).
+
+The driver is a small synchronous DevTools client over websocket-client (installed with
+binance-connector): one browser per test, one page target, events collected as they come.
+"""
+from __future__ import annotations
+
+import base64
+import http.server
+import itertools
+import json
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+websocket = pytest.importorskip("websocket")
+pytestmark = pytest.mark.slow
+SHOTS = Path(tempfile.gettempdir()) / "binance_svc_screens"
+
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("Chromium is not installed (Debian's `chromium` package; `make test` installs "
+                "it when run as root)")
+
+
+class Chrome:
+    """Headless Chromium with one page, over the DevTools protocol.
+
+    `problems` collects what a person with the console open would call a fault: console errors,
+    uncaught exceptions, failed loads logged by the browser, and CSP violations (seen by a
+    `securitypolicyviolation` listener the driver adds to every document before its scripts
+    run, so the page needs no help)."""
+
+    def __init__(self, width: int = 1280, height: int = 900):
+        self.profile = tempfile.TemporaryDirectory()
+        self.proc = subprocess.Popen(
+            [chromium_path(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--hide-scrollbars", "--remote-debugging-port=0",
+             "--remote-allow-origins=*", f"--user-data-dir={self.profile.name}",
+             f"--window-size={width},{height}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ids = itertools.count(1)
+        self.events: list[dict] = []
+        self.problems: list[str] = []
+        try:
+            self.ws = websocket.create_connection(self._browser_url(), timeout=60,
+                                                  suppress_origin=True)
+            target = self.call("Target.createTarget", {"url": "about:blank"}, session=None)
+            self.session = self.call("Target.attachToTarget", {
+                "targetId": target["targetId"], "flatten": True}, session=None)["sessionId"]
+            for domain in ("Page", "Runtime", "Log", "Network"):
+                self.call(f"{domain}.enable")
+            self.call("Page.addScriptToEvaluateOnNewDocument", {"source": (
+                "document.addEventListener('securitypolicyviolation', function (e) {"
+                " console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI);"
+                "});")})
+            self.resize(width, height)
+        except Exception:
+            self.close()
+            raise
+
+    def _browser_url(self) -> str:
+        port_file = Path(self.profile.name) / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if port_file.exists():
+                lines = port_file.read_text().split()
+                if len(lines) >= 2:
+                    return f"ws://127.0.0.1:{lines[0]}{lines[1]}"
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"chromium exited with {self.proc.returncode}")
+            time.sleep(0.05)
+        raise TimeoutError("chromium did not open its DevTools port")
+
+    # -- protocol ---------------------------------------------------------------------------
+    def call(self, method: str, params: dict | None = None, session: str | None = "page",
+             timeout: float = 60) -> dict:
+        msg_id = next(self.ids)
+        msg = {"id": msg_id, "method": method, "params": params or {}}
+        if session == "page":
+            msg["sessionId"] = self.session
+        self.ws.send(json.dumps(msg))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reply = self._receive(deadline - time.monotonic())
+            if reply is not None and reply.get("id") == msg_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+        raise TimeoutError(method)
+
+    def _receive(self, timeout: float) -> dict | None:
+        self.ws.settimeout(max(0.01, timeout))
+        try:
+            msg = json.loads(self.ws.recv())
+        except websocket.WebSocketTimeoutException:
+            return None
+        if "method" in msg:
+            self._note(msg)
+        return msg
+
+    def _note(self, event: dict) -> None:
+        self.events.append(event)
+        method, params = event["method"], event.get("params", {})
+        if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            self.problems.append("console: " + " ".join(
+                str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
+        elif method == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            self.problems.append("exception: " + str(
+                details.get("exception", {}).get("description") or details.get("text")))
+        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            entry = params["entry"]
+            self.problems.append(f"log ({entry.get('source')}): {entry.get('text')} "
+                                 f"{entry.get('url', '')}")
+
+    def pump(self, seconds: float) -> None:
+        """Collect events for a while (the page runs meanwhile)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._receive(deadline - time.monotonic())
+
+    # -- page -------------------------------------------------------------------------------
+    def resize(self, width: int, height: int) -> None:
+        self.call("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+
+    def goto(self, url: str, timeout: float = 60) -> None:
+        start = len(self.events)
+        self.call("Page.navigate", {"url": url})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(e["method"] == "Page.loadEventFired" for e in self.events[start:]):
+                return
+            self._receive(deadline - time.monotonic())
+        raise TimeoutError(f"{url} did not load")
+
+    def eval(self, expression: str, timeout: float = 60):
+        result = self.call("Runtime.evaluate", {
+            "expression": expression, "awaitPromise": True, "returnByValue": True},
+            timeout=timeout)
+        if "exceptionDetails" in result:
+            raise RuntimeError(result["exceptionDetails"].get("text"))
+        return result.get("result", {}).get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.eval(expression)
+            if value:
+                return value
+            self.pump(0.1)
+        raise TimeoutError(f"never true: {expression}")
+
+    def screenshot(self, out: Path, width: int) -> Path:
+        height = int(self.eval("document.documentElement.scrollHeight"))
+        self.resize(width, min(height, 6000))
+        self.pump(0.5)          # the charts follow the new width (ResizeObserver)
+        data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
+        out.write_bytes(base64.b64decode(data))
+        return out
+
+    def close(self) -> None:
+        try:
+            if getattr(self, "ws", None) is not None:
+                self.ws.close()
+        finally:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=5)
+            self.profile.cleanup()
+
+
+@pytest.fixture
+def chrome():
+    browser = Chrome()
+    yield browser
+    browser.close()
+
+
+# -- CORS: a page on another loopback origin --------------------------------------------------
+
+@pytest.fixture
+def other_origin(tmp_path):
+    """A plain http.server on another loopback port: a page of another origin."""
+    (tmp_path / "index.html").write_text("<!doctype html><title>another origin</title><p>hi")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+FETCH_CSV = """
+fetch(%s, {headers: {"If-None-Match": '"not-this-one"'}})
+  .then(function (r) { return r.text().then(function (body) {
+      return {ok: r.ok, status: r.status, etag: r.headers.get("ETag"),
+              head: body.split("\\n")[0]}; }); })
+  .catch(function (e) { return {error: String(e)}; })
+"""
+
+
+def _fetch_from(chrome: Chrome, page: str, url: str) -> dict:
+    chrome.goto(page + "/index.html")
+    assert chrome.eval("location.origin") == page
+    return chrome.eval(FETCH_CSV % json.dumps(url))
+
+
+def test_another_origin_fetches_the_csv(chrome, demo_server, other_origin):
+    # If-None-Match is not a CORS-safelisted header: the browser sends a preflight first.
+    result = _fetch_from(chrome, other_origin,
+                         demo_server.url + "/api/v1/market/statistics?format=csv")
+    assert result.get("ok"), result
+    assert result["head"].startswith("symbol,last_price"), result
+    assert result["etag"], "ETag is exposed to the script"
+
+
+def test_an_origin_not_listed_is_refused(chrome, gunicorn_factory, other_origin):
+    server = gunicorn_factory(env={"CORS_ORIGINS": "http://127.0.0.1:1"}, workers=1)
+    result = _fetch_from(chrome, other_origin, server.url + "/api/v1/market/statistics?format=csv")
+    assert "error" in result and "Failed to fetch" in result["error"], result
+    chrome.problems.clear()   # the browser logs the refusal: that is the point here
