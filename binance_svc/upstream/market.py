@@ -37,11 +37,18 @@ DEMO_WARNING = ("Demo market: synthetic prices from a seeded generator, not Bina
                 "Set MARKET_SOURCE=binance for live data.")
 
 
+class EmptyLivePage(UpstreamUnavailable):
+    """The page holding the current candle came back empty: a fault, or a halted market."""
+
+
 class Market:
     def __init__(self, settings, client: BinanceClient, cache: UpstreamCache, source: str):
         self.settings = settings
         self.client = client
         self.cache = cache
+        # (symbol, interval) -> until when its trading is known to be halted (no current
+        # candle), so its klines come from one call backwards instead of the empty live page.
+        self._halted: dict[tuple[str, str], float] = {}
         self.source = source
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -114,8 +121,20 @@ class Market:
         indicators computed over them do not depend on `count`.
         """
         end_ms = None if end is None else int(end.timestamp() * 1000)
-        if interval in IRREGULAR:
+        if interval in IRREGULAR or self._halted.get((symbol, interval), 0) > time.time():
             return self._klines_one_call(symbol, interval, count, end_ms, closed, trim)
+        try:
+            return self._klines_paged(symbol, interval, count, end_ms, closed, trim)
+        except EmptyLivePage:
+            # A halted market (status BREAK) has no current candle, but its history is data:
+            # one call backwards from the end gives its last candles (a 502 when it has none),
+            # and the technical report warns that trading may be halted.
+            frame, prov = self._klines_one_call(symbol, interval, count, end_ms, closed, trim)
+            self._halted[(symbol, interval)] = time.time() + \
+                self.settings.cache_ttl_klines[interval]
+            return frame, prov
+
+    def _klines_paged(self, symbol, interval, count, end_ms, closed, trim):
         step = INTERVAL_MS[interval]
         span = PAGE * step
         now_ms = int(time.time() * 1000)
@@ -180,10 +199,9 @@ class Market:
                 if not inside.all():
                     page = page[inside].reset_index(drop=True)
             if page.empty and must_hold:
-                # An empty answer here is a fault, not data (cached, it would replace a good
-                # copy).
-                raise UpstreamUnavailable("Binance sent no candles for a listed symbol.",
-                                          status=502)
+                # An empty answer here is a fault or a halted market, not data to cache (it
+                # would replace a good copy): klines() asks once more, backwards.
+                raise EmptyLivePage("Binance sent no candles for a listed symbol.", status=502)
             return page
 
         _, _, fetched = self._cached(key, ttl, fetch)

@@ -578,3 +578,22 @@ def test_a_candle_fetched_while_forming_is_not_served_as_closed_later(http, make
     assert len(klines_requests(http)) == 1
     # Every candle served as closed had closed when its values were fetched.
     assert (again["close_time"] < pd.Timestamp(prov.fetched_at)).all()
+
+
+def test_a_halted_market_gives_its_last_candles_from_one_call_backwards(http, market,
+                                                                        klines_upstream):
+    # Trading stopped 60 days ago, before the page of today (1,000 hours) began: that page is
+    # empty, the history is still data.
+    halted = now_ms() - 60 * 24 * HOUR_MS
+    http.add_callback("GET", KLINES, callback=klines_upstream(halted,
+                                                              first_ms=halted - 3000 * HOUR_MS))
+    frame, _ = market.klines("LUNAUSDT", "1h", 50)
+    assert len(frame) == 50
+    last_open = int(frame["open_time"].iloc[-1].value // 1_000_000)
+    assert halted - 2 * HOUR_MS <= last_open <= halted
+    sent = klines_requests(http)
+    assert "startTime" in sent[0].params and "startTime" not in sent[-1].params
+    # Known halted for the interval's time to live: the next request makes no empty page call.
+    before = len(sent)
+    market.klines("LUNAUSDT", "1h", 40)
+    assert len(klines_requests(http)) == before
