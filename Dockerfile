@@ -4,13 +4,15 @@
 # Run:    docker run --rm -p 8000:8000 --read-only --tmpfs /tmp -e MARKET_SOURCE=demo binance-svc
 #
 # Both stages use the same base so the venv's interpreter path (/usr/local/bin/python3.11)
-# exists in the runtime stage. Pin the digest too (python:3.11-slim-bookworm@sha256:...)
-# when you want byte-for-byte rebuilds; Dependabot/Renovate can keep it fresh.
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# exists in the runtime stage. The base is written out in each FROM (not through an ARG) so
+# Dependabot (.github/dependabot.yml, package-ecosystem docker) can update it. To pin it by
+# digest, run deploy/pin-base-image.sh where Docker can reach the registry: it resolves the
+# tag's current multi-arch digest and writes python:3.11-slim-bookworm@sha256:... into both
+# FROM lines; Dependabot then moves the digest with each new base image.
 
 # ---------------------------------------------------------------------------------------
 # build: the virtualenv, from the hash-pinned lock only (wheels only, nothing compiled)
-FROM ${PYTHON_IMAGE} AS build
+FROM python:3.11-slim-bookworm AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -18,14 +20,19 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /build
 COPY requirements.lock ./
-RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: --no-deps \
-        -r requirements.lock \
- && /opt/venv/bin/pip check
+# The venv gets no pip and no setuptools (neither is in the lock, both have had CVEs, and
+# nothing at run time installs packages): the base image's pip installs into it (--python).
+RUN python -m venv --without-pip /opt/venv \
+ && python -m pip --python /opt/venv/bin/python install --no-cache-dir --require-hashes \
+        --only-binary=:all: --no-deps -r requirements.lock \
+ && python -m pip --python /opt/venv/bin/python check \
+ && if /opt/venv/bin/python -c "import pip" 2>/dev/null \
+       || /opt/venv/bin/python -c "import setuptools" 2>/dev/null; then \
+        echo "pip or setuptools in the runtime venv" >&2; exit 1; fi
 
 # ---------------------------------------------------------------------------------------
 # runtime
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11-slim-bookworm AS runtime
 
 LABEL org.opencontainers.image.title="binance-svc" \
       org.opencontainers.image.description="Binance public market data as four analyses, each at one URL in JSON, CSV, HTML, XML and PNG." \
@@ -57,9 +64,12 @@ WORKDIR /app
 COPY binance_svc ./binance_svc
 COPY wsgi.py gunicorn.conf.py ./
 
+# The base image's own pip, setuptools and wheel go too: the app runs from the venv and never
+# installs anything, and a scanner would report their CVEs in every image.
 # Byte-compile now (the running container cannot write __pycache__), and build matplotlib's
 # font cache at build time so no worker spends its first chart on it.
-RUN python -m compileall -q /app \
+RUN /usr/local/bin/python -m pip uninstall --yes --root-user-action=ignore pip setuptools wheel \
+ && python -m compileall -q /app \
  && MPLCONFIGDIR=/opt/matplotlib python -c "import matplotlib; matplotlib.use('Agg'); import matplotlib.font_manager" \
  && chmod -R a+rX /app /opt/matplotlib
 

