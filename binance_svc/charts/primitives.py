@@ -261,3 +261,26 @@ def add_band(ax, x, lower, upper, color, alpha) -> None:
                                np.column_stack((xs[::-1], lower[start:stop][::-1]))])
         ax.add_artist(Polygon(poly, closed=True, facecolor=color, edgecolor="none",
                               alpha=alpha))
+
+
+# --------------------------------------------------------------------------------------------
+# Legend size without a Figure
+# --------------------------------------------------------------------------------------------
+
+def legend_size(measure: Measure, st: Style, entries, ncols: int,
+                handlelength: float = 2.0) -> tuple[float, float]:
+    """The pixels (width, height) a legend of `entries` in `ncols` columns takes, from
+    matplotlib's Legend defaults (borderpad 0.4, labelspacing 0.5, handletextpad 0.8,
+    columnspacing 2.0 font sizes; entries split into columns as np.array_split does), a few
+    pixels on the large side: a layout reserves this room so the legend covers no data."""
+    fs = Measure.line(st.small) / 1.2        # the font size in pixels
+    texts = [e[-1] for e in entries]
+    if not texts:
+        return 0.0, 0.0
+    ncols = max(1, min(ncols, len(texts)))
+    columns = [c for c in np.array_split(np.array(texts, dtype=object), ncols) if len(c)]
+    width = sum((handlelength + 0.8) * fs + max(measure.width(t, st.small) for t in col)
+                for col in columns) + 2.0 * fs * (len(columns) - 1) + 2 * 0.4 * fs
+    rows = max(len(c) for c in columns)
+    height = rows * Measure.line(st.small) + (rows - 1) * 0.5 * fs + 2 * 0.4 * fs
+    return width + 2.0, height + 2.0

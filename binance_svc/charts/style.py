@@ -37,6 +37,19 @@ RSI = "#7e57c2"
 TAG = "#e65100"       # DEMO DATA / STALE
 NAN_CELL = "#d0d0d0"
 
+# Requested indicators (charts/technical_panels.py). Overlays take these in request order:
+# distinct from the candles' UP/DOWN and from each other on white, and from the Bollinger
+# fill they may sit in.
+OVERLAY_COLORS = ("#ff9800", "#3f51b5", "#e91e63", "#00acc1", "#8d6e63", "#9c27b0",
+                  "#827717", "#546e7a")
+# Lines of one indicator panel, in the order the panel's indicators were asked for.
+PANEL_COLORS = (RSI, MACD, SIGNAL, "#e91e63", "#00acc1", "#8d6e63", "#827717")
+ADX_LINE = "#37474f"  # ADX; its +DI / -DI take UP / DOWN, the usual reading
+GUIDE = MUTED         # threshold lines an indicator has no colour of its own for
+ICHIMOKU_TENKAN = "#1e88e5"
+ICHIMOKU_KIJUN = "#b71c1c"
+ICHIMOKU_CHIKOU = "#7cb342"
+
 DESIGN_W, DESIGN_H = 1200, 800   # the size the point sizes below are chosen for
 DPI = 100                        # figsize = pixels / 100: the picture is exactly the pixels
 PX_PER_PT = DPI / 72

@@ -1,27 +1,37 @@
-"""Technical chart: candles with SMA 20/50 and Bollinger band, volume, RSI and MACD panels.
+"""Technical chart: candles with the overlays on the price panel, and a panel per indicator
+family below it (charts/technical_panels.py says what goes in each).
+
+Without `indicators=` it is the default set: SMA 20/50 and Bollinger band, volume, RSI (14)
+and MACD (12, 26, 9). With it, every requested indicator is drawn: overlays on the price panel
+(volume then sits in its bottom sixth), then the families in the order the request first
+names them, as many as the height keeps readable (MAX_PANELS at most); the header names any
+left out. Requested panels reserve room for their legend above the data, measured, so a
+legend never covers a line.
 
 The layout is computed in pixels from measured text (no layout engine: the constrained one
 draws the whole figure an extra time).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
-from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
+from binance_svc.analysis.catalogue import parse_indicators
 from binance_svc.charts import primitives as P
-from binance_svc.charts.style import (BAND, DOWN, GRID, INK, MACD, MUTED, PX_PER_PT, RSI,
-                                      SIGNAL, SMA20, SMA50, UP, UTC, Measure, PriceFormatter,
-                                      Style, as_of_text, compact, finite_range, join, num,
-                                      padded, price_text, provenance_tag, rect, tick_labels,
-                                      xtick_space, ytick_space)
+from binance_svc.charts import technical_panels as T
+from binance_svc.charts.style import (DOWN, GRID, INK, PX_PER_PT, UP, UTC, Measure,
+                                      PriceFormatter, Style, as_of_text, compact,
+                                      finite_range, join, minus, num, padded, price_text,
+                                      provenance_tag, rect, tick_labels, xtick_space,
+                                      ytick_space)
 
-RATIOS = np.array([5, 1.2, 1.5, 1.5])      # price, volume, RSI, MACD panel heights
+MAX_PANELS = 6            # the price panel and five indicator panels
+VOLUME_SHARE = 0.16       # of the price panel's height, under the candles (requested sets)
 
 
 @dataclass(frozen=True)
@@ -35,31 +45,22 @@ class Layout:
     low: np.ndarray
     close: np.ndarray
     up: np.ndarray                # close >= open
-    bb_lower: np.ndarray
-    bb_upper: np.ndarray
-    sma_20: np.ndarray
-    sma_50: np.ndarray
-    volume: np.ndarray
-    rsi: np.ndarray
-    macd: np.ndarray
-    macd_signal: np.ndarray
-    macd_hist: np.ndarray
-    price_lim: tuple[float, float]
-    vol_lim: tuple[float, float]
-    macd_lim: tuple[float, float]
-    price_nbins: int
+    contents: tuple               # technical_panels.Panel per panel, top first, final limits
+    nbins: tuple                  # per panel: the bins of its y locator
     last: tuple[float, str, bool] | None     # last close, its label, rising
-    panels: tuple                 # four pixel rects (left, bottom, width, height), top first
+    panels: tuple                 # pixel rects (left, bottom, width, height), top first
     plot_w: float
     ylabel_x: float               # y labels' position in axes fractions
     ylabels: tuple                # one name or None per panel
-    rsi_ticks: tuple
+    ticks: tuple                  # per panel: the fixed ticks, or () for a locator
+    panel_legends: tuple          # per panel: a Legend or None
     wick_lw: float
     body_w: float
     body_edge: float
     x_lim: tuple[float, float]
     date_maxticks: int
-    legends: tuple                # (price legend, MACD legend) or ()
+    legends: tuple                # the legends of panel_legends that are there, top first
+    omitted: tuple = ()           # panels that did not fit, as the header names them
 
 
 def _to_date_nums(series: pd.Series) -> np.ndarray:
@@ -102,6 +103,44 @@ def _macd_fmt() -> FuncFormatter:
     return FuncFormatter(lambda v, pos: compact(v, 2))
 
 
+def _fixed_text(v: float) -> str:
+    return minus(f"{v:g}")
+
+
+def _axis(kind: str, nbins: int):
+    """The y locator and formatter of a panel's axis kind ("fixed" sets its ticks itself)."""
+    if kind == "price":
+        return _price_locator(nbins), PriceFormatter()
+    if kind == "volume":
+        return _vol_locator(), _compact_fmt()
+    if kind == "auto":
+        return MaxNLocator(nbins=nbins, min_n_ticks=2), _macd_fmt()
+    return _macd_locator(), _macd_fmt()
+
+
+def _nbins(kind: str, hh: float, st: Style, price_nbins: int) -> int:
+    if kind == "price":
+        return price_nbins
+    # a tick label's line and most of another between neighbours
+    return max(1, min(4, int(hh / (1.8 * Measure.line(st.tick)))))
+
+
+def _requests(params: dict):
+    items = params.get("indicators")
+    return None if items is None else parse_indicators(",".join(items))
+
+
+def _signal_parts(report, requests) -> list[str]:
+    """The summary's signals as header parts: one part in all for the default set (as it
+    always was), one per signal for a requested set (named as the legends name them), so
+    that a long list wraps."""
+    signals = (report.summary or {}).get("signals") or {}
+    names = {r.columns[0]: r.label for r in requests or ()}
+    parts = [f"{names.get(k, k)} {str(v).replace('_', ' ')}" for k, v in signals.items()
+             if v is not None]
+    return [join(*parts)] if requests is None else parts
+
+
 def layout(report, width: int, height: int):
     st = Style.of(width, height)
     measure = Measure()
@@ -119,27 +158,7 @@ def layout(report, width: int, height: int):
     x = x_open + span / 2                         # a candle is drawn across its interval
     o, h, l, c = (num(df, k) for k in ("open", "high", "low", "close"))
     n = len(df)
-
-    signals = (report.summary or {}).get("signals") or {}
-    signal_text = join(*(f"{k} {str(v).replace('_', ' ')}" for k, v in signals.items()
-                         if v is not None))
-    header = P.header(st, measure, title,
-                      [f"{n} candle{'s' if n != 1 else ''}" + (f" of {interval}" if interval
-                                                              else ""),
-                       as_of_text(report), "" if st.small_chart else signal_text],
-                      provenance_tag(report))
-
-    # limits first: the layout measures the tick labels they produce
-    lower, upper = num(df, "bb_lower"), num(df, "bb_upper")
-    price_lim = padded(*finite_range(l, h, lower, upper))
-    if not st.small_chart:   # headroom for the legend above the highest high
-        price_lim = (price_lim[0], price_lim[1] + (price_lim[1] - price_lim[0]) * 0.08)
-    vol = num(df, "volume")
-    vol_lim = (0.0, (finite_range(vol)[1] * 1.12) or 1.0)
-    hist, macd, signal = num(df, "macd_hist"), num(df, "macd"), num(df, "macd_signal")
-    m_lo, m_hi = finite_range(hist, macd, signal, default=(-1.0, 1.0))
-    m_abs = max(abs(m_lo), abs(m_hi)) * 1.1 or 1.0
-    macd_lim = (-m_abs, m_abs * (1.45 if not st.small_chart else 1.0))   # legend headroom
+    requests = _requests(params)
 
     last_ok = np.flatnonzero(np.isfinite(c))
     last = None
@@ -147,64 +166,238 @@ def layout(report, width: int, height: int):
         i = last_ok[-1]
         last = (float(c[i]), price_text(c[i]), bool(c[i] >= o[i]))
     last_label = last[1] if last else ""
+    right = st.pad + (measure.width(last_label, st.small, True) + st.px(8) if last_label else 0)
+    # an estimate of the plot width for sizing legends and candles; the left margin is final
+    # only once every panel's limits (which leave room for the legends) are known
+    rough_w = st.width_px - right - st.pad - st.px(60)
+    slot_px = rough_w / max(n + 2, 1)
+
+    def make_header(omitted=()):
+        note = [f"not shown at this size: {omitted[0]}", *omitted[1:]] if omitted else []
+        return P.header(st, measure, title,
+                        [f"{n} candle{'s' if n != 1 else ''}" + (f" of {interval}" if interval
+                                                                else ""),
+                         as_of_text(report), *note,
+                         *([] if st.small_chart else _signal_parts(report, requests))],
+                        provenance_tag(report))
+
+    bottom = st.pad + xtick_space(st) + Measure.line(st.label)
+    gap = st.px(7)
+    if requests is None:
+        contents = T.default_panels(df, st)
+        legends = [T.legend_for(p.entries, len(p.entries), above=False) if p.entries else None
+                   for p in contents]
+        header, omitted = make_header(), ()
+    else:
+        price_under, price_over, price_entries, ranges = T.overlays(df, requests, st, x,
+                                                                    x_open, slot_px)
+        price = T.Panel("price", ("Price",), padded(*finite_range(l, h, *ranges)),
+                        axis="price", weight=5, under=price_under, over=price_over,
+                        entries=price_entries, legend_at="headroom")
+        below = T.indicator_panels(df, requests, st)
+        below_legends = [_legend(p, measure, st, rough_w) for p in below]
+        omitted = ()
+        for _ in range(3):      # the note on what is left out may take a line of the header
+            header = make_header(omitted)
+            keep = _panels_that_fit(below, [_gap_above(p, lg, measure, st, gap)
+                                     for p, lg in zip(below, below_legends)],
+                                    st, st.height_px - header.height - bottom)
+            if tuple(p.title for p in below[keep:]) == omitted:
+                break
+            omitted = tuple(p.title for p in below[keep:])
+        contents = (_price_weight(price, below[:keep]),) + below[:keep]
+        legends = [_legend(price, measure, st, rough_w)] + below_legends[:keep]
+
+    # heights, top first: an indicator panel's legend sits in the gap above it
+    top = header.height
+    gaps = [_gap_above(p, lg, measure, st, gap) for p, lg in zip(contents[1:], legends[1:])]
+    weights = np.array([p.weight for p in contents], dtype=float)
+    plot_h = st.height_px - top - bottom - sum(gaps)
+    heights = plot_h * weights / weights.sum()
+    if requests is not None:
+        price = _with_headroom(contents[0], legends[0], heights[0], measure, st)
+        contents = (_with_volume(price, df, c >= o),) + contents[1:]
 
     price_nbins = max(4, min(8, int(st.height_px / 130)))
-    widest = max(
-        ytick_space(measure, st, tick_labels(_price_locator(price_nbins), PriceFormatter(),
-                                             *price_lim)),
-        ytick_space(measure, st, tick_labels(_vol_locator(), _compact_fmt(), *vol_lim)),
-        ytick_space(measure, st, ["70"]),
-        ytick_space(measure, st, tick_labels(_macd_locator(), _macd_fmt(), *macd_lim)),
-    )
+    ticks, labels = [], []
+    nbins = tuple(_nbins(p.axis, hh, st, price_nbins) for p, hh in zip(contents, heights))
+    for p, hh, bins in zip(contents, heights, nbins):
+        if p.axis == "fixed":
+            chosen = _fixed_ticks(p, hh, st)
+            ticks.append(chosen)
+            labels.append([_fixed_text(v) for v in chosen])
+        else:
+            ticks.append(())
+            labels.append(tick_labels(*_axis(p.axis, bins), *p.lim))
+    widest = max(ytick_space(measure, st, t) for t in labels)
     ylabel_w = Measure.line(st.label) + st.label_pad * PX_PER_PT
     left = st.pad + ylabel_w + widest
-    right = st.pad + (measure.width(last_label, st.small, True) + st.px(8) if last_label else 0)
-    bottom = st.pad + xtick_space(st) + Measure.line(st.label)
-    top = header.height
-    gap = st.px(7)
-    plot_h = st.height_px - top - bottom - gap * (len(RATIOS) - 1)
     plot_w = st.width_px - left - right
-    heights = plot_h * RATIOS / RATIOS.sum()
     panels = []
     y = st.height_px - top
-    for hh in heights:
+    for hh, below_gap in zip(heights, gaps + [0.0]):
         y -= hh
         panels.append((left, y, plot_w, hh))
-        y -= gap
+        y -= below_gap
 
     # sizes of one candle, so 20 and 1,000 candles both look right
     slot_px = plot_w / max(n + 2, 1)
-    names = (("Price",), ("Volume", "Vol"), ("RSI (14)", "RSI"), ("MACD",))
     ylabels = []
-    for hh, choices in zip(heights, names):
-        fits = [name for name in choices if measure.width(name, st.label) <= hh * 0.95]
+    for hh, p in zip(heights, contents):
+        fits = [name for name in p.names if measure.width(name, st.label) <= hh * 0.95]
         ylabels.append(fits[0] if fits else None)   # the longest name that fits, else none
-
-    legends = ()
-    if not st.small_chart:
-        legends = (
-            P.Legend((("patch", to_rgba(BAND, 0.15), to_rgba(BAND, 0.5), st.thin,
-                       "Bollinger (20, 2)"),
-                      ("line", SMA20, st.line, "-", "SMA 20"),
-                      ("line", SMA50, st.line, "-", "SMA 50")),
-                     loc="upper left", framealpha=0.85, ncols=3, handlelength=1.6),
-            P.Legend((("line", MACD, st.line, "-", "MACD (12, 26)"),
-                      ("line", SIGNAL, st.line, "-", "Signal (9)")),
-                     loc="upper left", framealpha=0.85, ncols=2, handlelength=1.6))
 
     return Layout(
         style=st, header=header, x=x, span=span, open=o, high=h, low=l, close=c, up=c >= o,
-        bb_lower=lower, bb_upper=upper, sma_20=num(df, "sma_20"), sma_50=num(df, "sma_50"),
-        volume=vol, rsi=num(df, "rsi_14"), macd=macd, macd_signal=signal, macd_hist=hist,
-        price_lim=price_lim, vol_lim=vol_lim, macd_lim=macd_lim, price_nbins=price_nbins,
-        last=last, panels=tuple(panels), plot_w=plot_w,
-        ylabel_x=-(widest + st.label_pad * PX_PER_PT) / plot_w, ylabels=tuple(ylabels),
-        rsi_ticks=(30, 50, 70) if heights[2] > Measure.line(st.tick) * 4 else (30, 70),
+        contents=tuple(contents), nbins=nbins, last=last, panels=tuple(panels),
+        plot_w=plot_w, ylabel_x=-(widest + st.label_pad * PX_PER_PT) / plot_w,
+        ylabels=tuple(ylabels), ticks=tuple(ticks), panel_legends=tuple(legends),
         wick_lw=max(0.6, min(slot_px * 0.12, 1.6 * st.scale)) / PX_PER_PT,
         body_w=span * (0.7 if slot_px >= 4 else 0.8),
         body_edge=0.6 / PX_PER_PT if slot_px < 4 else st.pt(0.4),
         x_lim=(x[0] - span, x[-1] + span),
-        date_maxticks=max(4, int(plot_w / (105 * st.scale))), legends=legends)
+        date_maxticks=max(4, int(plot_w / (105 * st.scale))),
+        legends=tuple(lg for lg in legends if lg is not None), omitted=omitted)
+
+
+def _gap_above(p: T.Panel, lg, measure: Measure, st: Style, gap: float) -> float:
+    """Pixels between a panel and the one above it: the usual gap, or the legend's strip."""
+    if lg is None or p.legend_at != "above":
+        return gap
+    return max(gap, P.legend_size(measure, st, lg.entries, lg.ncols, 1.6)[1]
+               + _legend_pad(st) + st.px(3))
+
+
+def _legend_pad(st: Style) -> float:
+    return P.LEGEND_PAD * Measure.line(st.small) / 1.2      # borderaxespad, in pixels
+
+
+def _price_weight(price: T.Panel, below) -> T.Panel:
+    """The price panel keeps close to half the height however many panels are under it."""
+    weight = max(price.weight, 0.85 * sum(p.weight for p in below))
+    return replace(price, weight=weight)
+
+
+def _panels_that_fit(below, gaps: list, st: Style, room: float) -> int:
+    """How many indicator panels (in order, each with the gap above it) fit under the price
+    panel with room for two tick labels each (MAX_PANELS in all)."""
+    least = 2.6 * Measure.line(st.tick)
+    for keep in range(min(len(below), MAX_PANELS - 1), 0, -1):
+        weights = [p.weight for p in below[:keep]]
+        total = max(5.0, 0.85 * sum(weights)) + sum(weights)
+        if (room - sum(gaps[:keep])) * min(weights) / total >= least:
+            return keep
+    return min(len(below), 1)
+
+
+def _legend(p: T.Panel, measure: Measure, st: Style, avail: float):
+    """The panel's legend: all entries in one row if it fits the width, else as few rows as
+    fit; None without entries."""
+    if not p.entries:
+        return None
+    ncols = len(p.entries)
+    while ncols > 1 and P.legend_size(measure, st, p.entries, ncols, 1.6)[0] > avail * 0.97:
+        ncols -= 1
+    return T.legend_for(p.entries, ncols, above=p.legend_at == "above")
+
+
+def _with_headroom(p: T.Panel, lg, hh: float, measure, st: Style) -> T.Panel:
+    """The price panel with its limits widened so that the legend's box, at the top left, is
+    above the highest value and the volume bars below the lowest (the prices keep at least
+    a third of the panel)."""
+    room = 0.0
+    if lg is not None:
+        room = P.legend_size(measure, st, lg.entries, lg.ncols, 1.6)[1] + _legend_pad(st) \
+            + st.px(2)
+    keep = max(1 / 3, (hh - room) / hh - VOLUME_SHARE)
+    lo, hi = p.lim
+    span = (hi - lo) / keep
+    lo -= span * VOLUME_SHARE
+    return replace(p, lim=(lo, lo + span))
+
+
+def _with_volume(p: T.Panel, df, up) -> T.Panel:
+    """Volume bars in the bottom VOLUME_SHARE of the price panel (no scale of their own:
+    they read against each other, as on a trading terminal)."""
+    vol = num(df, "volume")
+    top = finite_range(vol, default=(0.0, 0.0))[1]
+    if top <= 0:
+        return p
+    lo, hi = p.lim
+    height = (hi - lo) * VOLUME_SHARE * 0.92 / top
+    bars = T.Series("updown", np.full(len(vol), lo), "", 0.0, y2=lo + vol * height, alpha=0.3)
+    return replace(p, under=(bars,) + p.under)
+
+
+def _fixed_ticks(p: T.Panel, hh: float, st: Style) -> tuple:
+    """The first candidate whose neighbouring labels are far enough apart to be read."""
+    lo, hi = p.lim
+    need = 0.8 * Measure.line(st.tick)
+    for ticks in p.ticks:
+        steps = np.diff(sorted(ticks)) / (hi - lo) * hh
+        if not len(steps) or steps.min() > need:
+            return tuple(ticks)
+    return tuple(p.ticks[-1][:1]) if p.ticks else ()
+
+
+# --------------------------------------------------------------------------------------------
+# Drawing
+# --------------------------------------------------------------------------------------------
+
+def _draw_series(ax, s: T.Series, lay: Layout) -> None:
+    st = lay.style
+    x = lay.x if s.x is None else s.x
+    if s.kind == "line":
+        kwargs = {} if s.alpha is None else {"alpha": s.alpha}
+        if s.style != "-":
+            kwargs["linestyle"] = s.style
+        ax.plot(x, s.y, color=s.color, linewidth=s.width, **kwargs)
+    elif s.kind == "dots":
+        ax.plot(x, s.y, linestyle="none", marker="o", markersize=s.size,
+                markeredgewidth=0, color=s.color)
+    elif s.kind == "band":
+        P.add_band(ax, x, s.y, s.y2, s.color, s.alpha)
+        ax.plot(x, s.y2, color=s.color, linewidth=s.width, alpha=0.5)
+        ax.plot(x, s.y, color=s.color, linewidth=s.width, alpha=0.5)
+    elif s.kind == "cloud":
+        ok = np.isfinite(s.y) & np.isfinite(s.y2)
+        for color, side in ((UP, s.y >= s.y2), (DOWN, s.y < s.y2)):
+            ax.fill_between(x, s.y, s.y2, where=ok & side, interpolate=True, color=color,
+                            alpha=s.alpha, linewidth=0)
+        ax.plot(x, s.y, color=UP, linewidth=s.width, alpha=0.7)
+        ax.plot(x, s.y2, color=DOWN, linewidth=s.width, alpha=0.7)
+    elif s.kind == "updown":
+        up = lay.up
+        for mask, color in ((up, UP), (~up, DOWN)):
+            P.add_bars(ax, x[mask], s.y[mask], s.y2[mask], lay.body_w, color, alpha=s.alpha)
+    elif s.kind == "hist":
+        pos = s.y >= 0
+        P.add_bars(ax, x[pos], np.zeros(int(pos.sum())), s.y[pos], lay.body_w, UP,
+                   alpha=s.alpha)
+        P.add_bars(ax, x[~pos], np.zeros(int((~pos).sum())), s.y[~pos], lay.body_w, DOWN,
+                   alpha=s.alpha)
+    else:
+        raise ValueError(f"unknown series kind {s.kind!r}")
+
+
+def _draw_candles(ax, lay: Layout) -> None:
+    x, up, o, c = lay.x, lay.up, lay.open, lay.close
+    for mask, color in ((up, UP), (~up, DOWN)):
+        P.add_segments(ax, x[mask], lay.low[mask], lay.high[mask], color, lay.wick_lw)
+        P.add_bars(ax, x[mask], np.fmin(o, c)[mask], np.fmax(o, c)[mask], lay.body_w, color,
+                   edge=lay.body_edge)
+
+
+def _draw_last(ax, lay: Layout) -> None:
+    st = lay.style
+    value, label, rising = lay.last
+    ax.axhline(value, color=UP if rising else DOWN, linewidth=st.thin, linestyle=":")
+    ax.annotate(label, xy=(1.0, value),
+                xycoords=ax.get_yaxis_transform(), xytext=(st.pt(4), 0),
+                textcoords="offset points", va="center", ha="left", fontsize=st.small,
+                color="white", fontweight="bold", annotation_clip=False,
+                bbox={"boxstyle": "square,pad=0.25", "edgecolor": "none",
+                      "facecolor": UP if rising else DOWN})
 
 
 def draw(fig: Figure, lay) -> None:
@@ -213,66 +406,36 @@ def draw(fig: Figure, lay) -> None:
     st = lay.style
     P.draw_header(fig, st, lay.header)
     axes = [fig.add_axes(rect(st, *panel)) for panel in lay.panels]
-    ax_p, ax_v, ax_r, ax_m = axes
     for ax in axes:
         P.style_axes(ax, st, grid_axis="y")
-    x, up, o, c = lay.x, lay.up, lay.open, lay.close
 
-    # price panel
-    P.add_band(ax_p, x, lay.bb_lower, lay.bb_upper, BAND, 0.08)
-    ax_p.plot(x, lay.bb_upper, color=BAND, linewidth=st.thin, alpha=0.5)
-    ax_p.plot(x, lay.bb_lower, color=BAND, linewidth=st.thin, alpha=0.5)
-    for mask, color in ((up, UP), (~up, DOWN)):
-        P.add_segments(ax_p, x[mask], lay.low[mask], lay.high[mask], color, lay.wick_lw)
-        P.add_bars(ax_p, x[mask], np.fmin(o, c)[mask], np.fmax(o, c)[mask], lay.body_w, color,
-                   edge=lay.body_edge)
-    ax_p.plot(x, lay.sma_20, color=SMA20, linewidth=st.line)
-    ax_p.plot(x, lay.sma_50, color=SMA50, linewidth=st.line)
-    ax_p.set_ylim(*lay.price_lim)
-    ax_p.yaxis.set_major_locator(_price_locator(lay.price_nbins))
-    ax_p.yaxis.set_major_formatter(PriceFormatter())
-    if lay.last:
-        value, label, rising = lay.last
-        ax_p.axhline(value, color=UP if rising else DOWN, linewidth=st.thin, linestyle=":")
-        ax_p.annotate(label, xy=(1.0, value),
-                      xycoords=ax_p.get_yaxis_transform(), xytext=(st.pt(4), 0),
-                      textcoords="offset points", va="center", ha="left", fontsize=st.small,
-                      color="white", fontweight="bold", annotation_clip=False,
-                      bbox={"boxstyle": "square,pad=0.25", "edgecolor": "none",
-                            "facecolor": UP if rising else DOWN})
-    if lay.legends:
-        P.legend(ax_p, st, lay.legends[0])
-
-    # volume panel
-    for mask, color in ((up, UP), (~up, DOWN)):
-        P.add_bars(ax_v, x[mask], np.zeros(int(mask.sum())), lay.volume[mask], lay.body_w,
-                   color, alpha=0.55)
-    ax_v.set_ylim(*lay.vol_lim)
-    ax_v.yaxis.set_major_locator(_vol_locator())
-    ax_v.yaxis.set_major_formatter(_compact_fmt())
-
-    # RSI panel
-    ax_r.axhspan(30, 70, color=RSI, alpha=0.06, linewidth=0)
-    for level in (30, 70):
-        ax_r.axhline(level, color=RSI, linewidth=st.thin, linestyle="--", alpha=0.6)
-    ax_r.plot(x, lay.rsi, color=RSI, linewidth=st.line)
-    ax_r.set_ylim(0, 100)
-    ax_r.set_yticks(list(lay.rsi_ticks))
-
-    # MACD panel
-    hist = lay.macd_hist
-    pos = hist >= 0
-    P.add_bars(ax_m, x[pos], np.zeros(int(pos.sum())), hist[pos], lay.body_w, UP, alpha=0.5)
-    P.add_bars(ax_m, x[~pos], np.zeros(int((~pos).sum())), hist[~pos], lay.body_w, DOWN,
-               alpha=0.5)
-    ax_m.axhline(0, color=MUTED, linewidth=st.thin)
-    ax_m.plot(x, lay.macd, color=MACD, linewidth=st.line)
-    ax_m.plot(x, lay.macd_signal, color=SIGNAL, linewidth=st.line)
-    ax_m.set_ylim(*lay.macd_lim)
-    ax_m.yaxis.set_major_locator(_macd_locator())
-    ax_m.yaxis.set_major_formatter(_macd_fmt())
-    if lay.legends:
-        P.legend(ax_m, st, lay.legends[1])
+    for ax, p, ticks, lg, bins in zip(axes, lay.contents, lay.ticks, lay.panel_legends,
+                                      lay.nbins):
+        if p.shade is not None:
+            low, high, color, alpha = p.shade
+            ax.axhspan(low, high, color=color, alpha=alpha, linewidth=0)
+        for s in p.under:
+            _draw_series(ax, s, lay)
+        for level, color, style, alpha in p.guides:
+            kwargs = {} if alpha is None else {"alpha": alpha}
+            if style != "-":
+                kwargs["linestyle"] = style
+            ax.axhline(level, color=color, linewidth=st.thin, **kwargs)
+        if p.key == "price":
+            _draw_candles(ax, lay)
+        for s in p.over:
+            _draw_series(ax, s, lay)
+        ax.set_ylim(*p.lim)
+        if p.axis == "fixed":
+            ax.set_yticks(list(ticks))
+        else:
+            locator, formatter = _axis(p.axis, bins)
+            ax.yaxis.set_major_locator(locator)
+            ax.yaxis.set_major_formatter(formatter)
+        if p.key == "price" and lay.last:
+            _draw_last(ax, lay)
+        if lg is not None:
+            P.legend(ax, st, lg)
 
     for ax, name in zip(axes, lay.ylabels):
         if name:
@@ -281,12 +444,13 @@ def draw(fig: Figure, lay) -> None:
 
     # one time axis, UTC, at the bottom; the panels above get its grid lines but no ticks
     # (not sharex: ticks on hidden axes cost as much to build as visible ones)
+    ax_b = axes[-1]
     locator = mdates.AutoDateLocator(tz=UTC, minticks=3, maxticks=lay.date_maxticks)
-    ax_m.xaxis.set_major_locator(locator)
-    ax_m.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
-    ax_m.xaxis.get_offset_text().set_fontsize(st.tick)
-    ax_m.set_xlabel("UTC", fontsize=st.label, color=INK, labelpad=st.pt(2))
-    ax_m.grid(True, axis="x", color=GRID, linewidth=st.thin)
+    ax_b.xaxis.set_major_locator(locator)
+    ax_b.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
+    ax_b.xaxis.get_offset_text().set_fontsize(st.tick)
+    ax_b.set_xlabel("UTC", fontsize=st.label, color=INK, labelpad=st.pt(2))
+    ax_b.grid(True, axis="x", color=GRID, linewidth=st.thin)
     for ax in axes:
         ax.set_xlim(*lay.x_lim)
     grid_x = [v for v in locator() if lay.x_lim[0] <= v <= lay.x_lim[1]]
@@ -295,4 +459,4 @@ def draw(fig: Figure, lay) -> None:
         ax.vlines(grid_x, 0, 1, transform=ax.get_xaxis_transform(), colors=GRID,
                   linewidth=st.thin, zorder=0.5)
     for ax in axes:
-        P.finish_ticks(ax, st, grid="both" if ax is ax_m else "y")
+        P.finish_ticks(ax, st, grid="both" if ax is ax_b else "y")
