@@ -245,3 +245,35 @@ def chart_pixels(analysis, report, size) -> np.ndarray:
     with canvas.drawn(analysis, report, *size) as rgba:
         assert (rgba[..., 3] == 255).all()
         return rgba[..., :3].copy()
+
+
+# --------------------------------------------------------------------------------------------
+# Technical reports with indicators= (built by the analysis itself, from the demo market)
+# --------------------------------------------------------------------------------------------
+
+TEN_INDICATORS = ("sma:20,sma:200,ema:9,rsi:14,macd:12:26:9,bbands:20:2,atr:14,stoch:14:3:3,"
+                  "adx:14,obv")
+DEMO_CLOCK = 1_790_000_000       # 2026-09-21 14:13 UTC: the demo market at a fixed moment
+
+
+def requested_report(indicators: str, n: int = 200, *, interval: str = "1h",
+                     symbol: str = "BTCUSDT"):
+    """The technical report of `indicators=` over n candles of the demo market, with the
+    warm-up the service would fetch, as the service builds it (params as the web layer
+    parses them: the canonical items)."""
+    from binance_svc.analysis import catalogue
+    from binance_svc.analysis.technical import technical_report as analysis_report
+    from binance_svc.upstream.demo import DemoMarket
+    from binance_svc.upstream.frames import klines_frame
+
+    requests = catalogue.parse_indicators(indicators)
+    warmup = catalogue.max_warmup(requests, interval)
+    market = DemoMarket(7, clock=lambda: DEMO_CLOCK)
+    klines = klines_frame(market.klines(symbol, interval, n + warmup))
+    params = {"symbol": symbol, "interval": interval, "limit": n,
+              "indicators": [r.spec for r in requests]}
+    report = analysis_report(klines, params=params, limit=n, interval=interval,
+                             requests=requests)
+    report.source = "demo"
+    report.data_as_of = report.generated_at = datetime.fromtimestamp(DEMO_CLOCK, timezone.utc)
+    return report
