@@ -22,12 +22,14 @@ The same file serves a laptop (`GUNICORN_BIND` defaults to 127.0.0.1:8000) and t
 | UPSTREAM_STATE_FILE              | a new file per master    | (the app's, see below)  |
 
 Workers: 2 x CPUs + 1 (gunicorn's rule for I/O-bound work), at most 8, and no more than the
-memory limit holds at GUNICORN_WORKER_MB (250) each after 128 MB for the master and the tmpfs
-mounts. CPUs and memory are the container's, not the host's: the cgroup's CPU quota (v2
-cpu.max, v1 cpu.cfs_quota_us) and memory limit (memory.max, memory.limit_in_bytes), and the
-CPU affinity mask. On a t3.small with the compose limits (1 CPU, 640 MiB) that is 2 workers;
-with no limits on a 2-CPU host, 5. A worker is ~150-185 MB resident with the data libraries
-loaded, plus up to 64 MB of rendered responses (the app's response cache).
+memory limit holds after 64 MB for the master and the tmpfs mounts, at GUNICORN_WORKER_MB (256,
+a worker's resident size with the data libraries loaded) plus RESPONSE_CACHE_MB (the app's
+rendered-response budget, 64 by default) each. CPUs and memory are the container's, not the
+host's: the cgroup's CPU quota (v2 cpu.max, v1 cpu.cfs_quota_us) within the CPU affinity mask,
+and its memory limit (memory.max, memory.limit_in_bytes). With the compose limits for a
+t3.small (1 CPU, 640 MiB) and app.env's RESPONSE_CACHE_MB=32 that is 2 workers; with no limits
+on a 2-CPU host, 5. Measured (bench/load.py, 2 workers, 20 s over all 30 URLs): 240-255 MB per
+worker, 25 MB for the master.
 
 Access log: the app writes one structured JSON line per request itself, so gunicorn's access
 log is off by default (two lines per request would double the log volume and the bill).
@@ -120,8 +122,8 @@ def default_workers(root: Path = CGROUP_ROOT) -> int:
     workers = min(by_cpu, 8)
     memory = container_memory(root)
     if memory is not None:
-        per_worker = _int("GUNICORN_WORKER_MB", 250) * _MIB
-        workers = min(workers, (memory - 128 * _MIB) // per_worker)
+        per_worker = (_int("GUNICORN_WORKER_MB", 256) + _int("RESPONSE_CACHE_MB", 64)) * _MIB
+        workers = min(workers, (memory - 64 * _MIB) // per_worker)
     return max(int(workers), 1)
 
 

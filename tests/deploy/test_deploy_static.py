@@ -288,9 +288,11 @@ def test_compose_memory_fits_a_t3_small_during_a_switch():
     limits = {name: _mib(svc["deploy"]["resources"]["limits"]["memory"])
               for name, svc in services.items()}
     assert sum(limits.values()) <= 2048 - 350, limits
-    # The app's limit holds the workers gunicorn.conf.py starts for it (docs/deploy.md).
-    cpus = float(services["app-blue"]["deploy"]["resources"]["limits"]["cpus"])
-    assert cpus <= 1.0
+    # The app's limit holds the two workers gunicorn.conf.py starts for it with app.env's
+    # response cache (test_gunicorn_workers_follow_the_containers_limits, first case).
+    assert limits["app-blue"] == 640
+    assert float(services["app-blue"]["deploy"]["resources"]["limits"]["cpus"]) == 1.0
+    assert "RESPONSE_CACHE_MB=32" in (REPO / "deploy" / "app.env.example").read_text()
 
 
 def test_compose_mounts_exist_and_nginx_variables_are_set():
@@ -483,26 +485,31 @@ def test_gunicorn_conf_environment_overrides(monkeypatch):
     assert conf.forwarded_allow_ips == "*"
 
 
-@pytest.mark.parametrize("files,expected", [
-    # t3.small with the compose limits: 1 CPU, 640 MiB -> 3 by CPU, 2 by memory.
-    ({"cpu.max": "100000 100000", "memory.max": str(640 * 2**20)}, 2),
-    # 1.5 CPUs (the earlier compose limit) counts as 2: 5 workers; 1 GiB holds 3.
-    ({"cpu.max": "150000 100000", "memory.max": str(2**30)}, 3),
+@pytest.mark.parametrize("files,env,expected", [
+    # t3.small with the compose limits and app.env: 1 CPU, 640 MiB, 32 MB response cache
+    # -> 3 by CPU, (640 - 64) / (256 + 32) = 2 by memory.
+    ({"cpu.max": "100000 100000", "memory.max": str(640 * 2**20)}, {"RESPONSE_CACHE_MB": "32"}, 2),
+    # The same limit with the app's default 64 MB response cache holds only one.
+    ({"cpu.max": "100000 100000", "memory.max": str(640 * 2**20)}, {}, 1),
+    # 1.5 CPUs count as 2 (5 workers); 1 GiB holds 3.
+    ({"cpu.max": "150000 100000", "memory.max": str(2**30)}, {}, 3),
     # No quota, no limit: the host's CPUs (this process' affinity), at most 8.
-    ({"cpu.max": "max 100000", "memory.max": "max"}, None),
+    ({"cpu.max": "max 100000", "memory.max": "max"}, {}, None),
     # cgroup v1: half a CPU, "no limit" written as ~2^63.
     ({"cpu/cpu.cfs_quota_us": "50000", "cpu/cpu.cfs_period_us": "100000",
-      "memory/memory.limit_in_bytes": "9223372036854771712"}, 3),
+      "memory/memory.limit_in_bytes": "9223372036854771712"}, {}, 3),
     # Too little memory for two: one worker, never zero.
-    ({"cpu.max": "200000 100000", "memory.max": str(256 * 2**20)}, 1),
+    ({"cpu.max": "200000 100000", "memory.max": str(256 * 2**20)}, {}, 1),
 ])
-def test_gunicorn_workers_follow_the_containers_limits(monkeypatch, tmp_path, files, expected):
+def test_gunicorn_workers_follow_the_containers_limits(monkeypatch, tmp_path, files, env,
+                                                      expected):
     """Workers from the container's CPU quota and memory limit, not the host's CPU count
     (a container on a 2-CPU host sees both CPUs in os.cpu_count())."""
     for name, value in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(value + "\n")
-    conf = _load_gunicorn_conf(monkeypatch)
+    monkeypatch.delenv("RESPONSE_CACHE_MB", raising=False)
+    conf = _load_gunicorn_conf(monkeypatch, **env)
     if expected is None:
         expected = min(2 * len(os.sched_getaffinity(0)) + 1, 8)
     assert conf.default_workers(tmp_path) == expected
