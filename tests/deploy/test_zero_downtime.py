@@ -262,6 +262,8 @@ def test_downtime_switch_serves_every_request(host):
     old = host.live()
     new = "green" if old == "blue" else "blue"
     old_master = host.master(old)
+    nginx_master = (host.state / "nginx.pid").read_text()
+    calls_before = len((host.state / "calls").read_text().splitlines())
     with Load("127.0.0.1", host.port) as load:
         time.sleep(1.0)                      # traffic on the old colour first
         started = time.monotonic()
@@ -286,6 +288,10 @@ def test_downtime_switch_serves_every_request(host):
     assert getattr(host, new) in upstream and getattr(host, old) not in upstream
     calls = (host.state / "calls").read_text()
     assert "nginx -s reload" in calls and "pull" not in calls  # the image was on disk
+    # The same NGINX master throughout: reloaded, never restarted or recreated.
+    assert (host.state / "nginx.pid").read_text() == nginx_master
+    assert not any(" up " in c and c.endswith(" nginx")
+                   for c in calls.splitlines()[calls_before:])
     print(f"switch {old}->{new} in {finished - started:.1f}s: {load.summary()}")
 
 
