@@ -80,9 +80,10 @@ def _query(**extra) -> str:
 
 
 def _legacy(analysis: Analysis, fmt: str, path_args: dict):
+    path = _fill(analysis, path_args)       # a bad symbol is a 400 naming it, as everywhere
     if fmt.lower() not in FORMATS:
         raise NotFound(f"There is no resource at {request.path[:200]!r}.")
-    return redirect(_fill(analysis, path_args) + _query(format=fmt.lower()), 308)
+    return redirect(path + _query(format=fmt.lower()), 308)
 
 
 def _legacy_chart(charts: dict[str, Analysis], analysis_type: str):
