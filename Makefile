@@ -71,3 +71,28 @@ test-deploy: install-test system-deps
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# TradingView Lightweight Charts, vendored for the HTML pages (nothing is fetched at run time):
+# `make vendor` fetches the pinned release from the npm registry, checks the tarball against its
+# npm integrity and the file against its sha256 (both in render/static/vendor/VENDOR.md), and
+# only then copies the file and its licence. A new version: change LWC_VERSION, run it, and put
+# the new hashes printed by the failed check here and in VENDOR.md after reading the changes.
+.PHONY: vendor
+LWC_VERSION   := 5.3.0
+LWC_INTEGRITY := sha512-w16fu2/FteUkIJdgc9G2tOCKs1fwFSqnqF8+kMgHGv0uGIfcfpEJhziSaQbML1yrkbeg4nQXV3msjmhBzhLNhw==
+LWC_SHA256    := 338a625ece52c5b85fb026e222dad5d0f365f745060afbfae96bda91636142e9
+LWC_FILE      := lightweight-charts.standalone.production.js
+VENDOR_DIR    := $(CURDIR)/binance_svc/render/static/vendor
+vendor:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cd "$$tmp"; \
+	npm pack --silent lightweight-charts@$(LWC_VERSION) >/dev/null; \
+	tgz=lightweight-charts-$(LWC_VERSION).tgz; \
+	integrity=$$($(PYTHON) -c 'import base64,hashlib,sys; print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1],"rb").read()).digest()).decode())' $$tgz); \
+	if [ "$$integrity" != '$(LWC_INTEGRITY)' ]; then echo "integrity mismatch: $$integrity" >&2; exit 1; fi; \
+	tar -xzf $$tgz package/dist/$(LWC_FILE) package/LICENSE; \
+	sha=$$($(PYTHON) -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' package/dist/$(LWC_FILE)); \
+	if [ "$$sha" != '$(LWC_SHA256)' ]; then echo "sha256 mismatch: $$sha" >&2; exit 1; fi; \
+	mkdir -p $(VENDOR_DIR); \
+	cp package/dist/$(LWC_FILE) $(VENDOR_DIR)/$(LWC_FILE); \
+	cp package/LICENSE $(VENDOR_DIR)/LICENSE.lightweight-charts; \
+	echo "lightweight-charts $(LWC_VERSION): integrity and sha256 match; copied to $(VENDOR_DIR)"

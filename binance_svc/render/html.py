@@ -2,8 +2,9 @@
 
 Every value reaches the page through an autoescaped Jinja2 template, so nothing a client sent can
 become markup. The pages use no inline style or script (they work under
-``Content-Security-Policy: default-src 'self'``): the look is /static/report.css, the only script
-is /static/docs-init.js on the docs page. Numbers are formatted here, in Python, so the templates
+``Content-Security-Policy: default-src 'self'``): the look is /static/report.css; a report with a
+chart loads /static/report.js, which draws it interactively from the report's JSON (its URL in
+a data attribute) and keeps the page current; the docs page runs /static/docs-init.js. Numbers are formatted here, in Python, so the templates
 only place text: thousands separators, decimals by magnitude (per column in tables, so a column
 lines up), ``%`` for ``*_pct`` keys, ``bps`` for ``*_bps`` keys, an em dash for undefined.
 """
@@ -76,6 +77,7 @@ def render_html(report: Report, ctx: RenderContext) -> bytes:
                       _with_param(csv_link, "table", name) if csv_link else None)
                for name in extra],
         chart=ctx.links.get("png"), width=ctx.width, height=ctx.height,
+        script=bool(ctx.links.get("json") and ctx.links.get("html")),
         form=[_field(f) for f in ctx.form], form_action=ctx.form_action)
 
 

@@ -249,3 +249,73 @@ def test_an_origin_not_listed_is_refused(chrome, gunicorn_factory, other_origin)
     result = _fetch_from(chrome, other_origin, server.url + "/api/v1/market/statistics?format=csv")
     assert "error" in result and "Failed to fetch" in result["error"], result
     chrome.problems.clear()   # the browser logs the refusal: that is the point here
+
+
+# -- the interactive report pages ---------------------------------------------------------------
+
+PAGES = {
+    "technical": "/api/v1/analysis/technical/BTCUSDT?format=html",
+    "technical_indicators": "/api/v1/analysis/technical/ETHUSDT?format=html&interval=4h&limit=300"
+                            "&indicators=sma:20,ema:50,bbands:20:2,sar,rsi:14,stoch,macd,adx,obv,atr",
+    "statistics": "/api/v1/market/statistics?format=html",
+    "correlation": "/api/v1/analysis/correlation?format=html",
+    "liquidity": "/api/v1/market/liquidity/ETHUSDT?format=html",
+}
+# What a drawn chart consists of: canvases of Lightweight Charts, or the matrix's cells.
+DRAWN = {"technical": "#chart .ichart canvas", "statistics": "#chart .ichart canvas",
+         "liquidity": "#chart .ichart canvas", "correlation": "#chart table.heat td"}
+
+
+def _load_drawn(chrome: Chrome, url: str, analysis: str) -> None:
+    chrome.goto(url)
+    chrome.wait_for(f"document.getElementById('chart').getAttribute('data-drawn') === '{analysis}'")
+    chrome.pump(0.5)
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_report_draws_its_interactive_chart(chrome, demo_server, name):
+    analysis = name.split("_")[0]
+    SHOTS.mkdir(exist_ok=True)
+    for width in (1280, 390):          # a desktop, then a phone, each loading the page anew
+        chrome.resize(width, 900)
+        _load_drawn(chrome, demo_server.url + PAGES[name], analysis)
+        assert chrome.eval(f"document.querySelectorAll({json.dumps(DRAWN[analysis])}).length") > 0
+        # The PNG gives way to the drawn chart; the tables are still there.
+        assert chrome.eval("getComputedStyle(document.querySelector('#chart img')).display") == "none"
+        assert chrome.eval("document.querySelectorAll('table.data tbody tr').length") > 0
+        assert chrome.eval("document.getElementById('live').hidden") is False
+        if analysis == "technical":
+            # Every indicator column of the request has its series: the legend lists each one.
+            columns = chrome.eval("fetch(document.getElementById('live').dataset.json)"
+                                  ".then(r => r.json()).then(d => d.columns)")
+            legend = chrome.eval("document.querySelector('.ichart-legend').textContent")
+            for column in columns[9:]:
+                assert column in legend, column
+            panes = chrome.eval("document.querySelectorAll('#chart .ichart table tr').length")
+            assert panes >= 3, "oscillators are drawn in panes of their own"
+        if analysis in ("technical", "statistics", "liquidity"):
+            credit = chrome.eval("document.querySelector('#chart .chart-credit a').href")
+            assert credit == "https://www.tradingview.com/", "the library's attribution is shown"
+        shot = chrome.screenshot(SHOTS / f"interactive_{name}_{width}.png", width)
+        assert shot.stat().st_size > 20_000, "the screenshot is (nearly) blank"
+        assert chrome.problems == [], chrome.problems
+
+
+def test_without_javascript_the_png_and_the_tables_remain(chrome, demo_server):
+    chrome.call("Emulation.setScriptExecutionDisabled", {"value": True})
+    chrome.goto(demo_server.url + PAGES["technical"])
+    chrome.wait_for("document.querySelector('#chart img').complete")
+    assert chrome.eval("document.querySelector('#chart img').naturalWidth") > 0
+    assert chrome.eval("getComputedStyle(document.querySelector('#chart img')).display") != "none"
+    assert chrome.eval("document.querySelectorAll('table.data tbody tr').length") > 0
+    assert chrome.eval("document.querySelector('#chart .ichart').hidden") is True
+
+
+def test_the_driver_sees_a_csp_violation_and_a_console_error(chrome, demo_server):
+    # The checks above rely on these being reported; a page breaking the CSP must show up.
+    chrome.goto(demo_server.url + PAGES["statistics"])
+    chrome.eval("var s = document.createElement('style'); s.textContent = 'p{}';"
+                "document.head.appendChild(s); console.error('boom'); 1")
+    chrome.pump(0.5)
+    assert any("CSP violation" in p for p in chrome.problems), chrome.problems
+    assert any("boom" in p for p in chrome.problems), chrome.problems

@@ -256,3 +256,51 @@ def test_static_files_exist():
 ])
 def test_format_value(value, key, expected):
     assert format_value(value, key) == expected
+
+
+# -- the interactive page (report.js) ----------------------------------------------------------
+
+def test_the_page_hands_its_data_url_to_its_script():
+    doc = parse(render_html(technical(), CTX))
+    assert doc.xpath("//head/script/@src") == ["/static/report.js"]
+    assert doc.xpath("//script/@defer") == ["defer"]
+    live = doc.xpath("//*[@id='live']")[0]
+    assert (live.get("data-analysis"), live.get("data-json"), live.get("data-page")) == (
+        "technical", LINKS["json"], LINKS["html"])
+    # Without JavaScript the PNG is the chart: it is in the page, not in a <noscript>.
+    assert doc.xpath("//figure[@id='chart']/img/@src") == [LINKS["png"]]
+    assert doc.xpath("//figure[@id='chart']/div[@class='ichart'][@hidden]")
+    # The parts the script swaps in from a fresh copy of the page are marked.
+    assert set(doc.xpath("//@data-live")) == {"meta", "notices", "summary"}
+
+
+def test_no_script_without_a_json_link():
+    links = {k: v for k, v in LINKS.items() if k != "json"}
+    doc = parse(render_html(technical(), RenderContext(links=links)))
+    assert not doc.xpath("//script") and not doc.xpath("//*[@id='live']")
+
+
+def test_the_vendored_library_is_the_pinned_file():
+    import hashlib
+    import re
+    vendor = Path(html_renderer.__file__).with_name("static") / "vendor"
+    record = (vendor / "VENDOR.md").read_text()
+    name = "lightweight-charts.standalone.production.js"
+    digest = hashlib.sha256((vendor / name).read_bytes()).hexdigest()
+    assert re.search(rf"sha256 \(of the file\) \| `{digest}`", record), "VENDOR.md's hash is stale"
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert f"LWC_SHA256    := {digest}" in makefile
+    version = re.search(r"\| version \| (\S+) \|", record).group(1)
+    assert f"LWC_VERSION   := {version}" in makefile and f"v{version}" in (vendor / name).read_text()[:200]
+    assert "Apache License" in (vendor / "LICENSE.lightweight-charts").read_text()
+    assert "TradingView" in (vendor / "NOTICE.lightweight-charts").read_text()
+
+
+def test_the_script_keeps_to_the_csp():
+    static = Path(html_renderer.__file__).with_name("static")
+    js = (static / "report.js").read_text()
+    # No eval, no markup written as text, no style attribute (CSP: no inline styles).
+    for banned in ("eval(", "new Function", "innerHTML", "setAttribute(\"style\"",
+                   "setAttribute('style'", "document.write"):
+        assert banned not in js, banned
+    assert "attributionLogo: false" in js, "the library's logo injects a <style> the CSP refuses"
