@@ -178,9 +178,15 @@ def test_every_error_code_is_in_both(doc, spec):
 
 
 def test_every_setting_is_documented():
-    # The variables settings.py reads, from its source: get("NAME" ...) and _url("NAME", ...).
+    # The variables settings.py reads, from its source: get("NAME" ...) and _url("NAME", ...);
+    # and any other module's own switch, read from os.environ (charts/fast.py: CHARTS_FAST).
     read = set(re.findall(r"""\b(?:get|_url)\(\s*["']([A-Z][A-Z0-9_]+)["']""",
                           SETTINGS_PY.read_text(encoding="utf-8")))
+    for module in (ROOT / "binance_svc").rglob("*.py"):
+        if module != SETTINGS_PY and "os.environ" in (text := module.read_text("utf-8")):
+            read |= set(re.findall(r"""^ENV = ["']([A-Z][A-Z0-9_]+)["']""", text, re.M))
+            read |= set(re.findall(r"""os\.environ\.get\(\s*["']([A-Z][A-Z0-9_]+)["']""",
+                                   text))
     assert "MARKET_SOURCE" in read and "RESPONSE_CACHE_MB" in read
     listed = _column(_sections(API_MD.read_text(encoding="utf-8")), "variable")
     assert listed == read, (f"only in docs/api.md: {sorted(listed - read)}; "
