@@ -319,3 +319,50 @@ def test_the_driver_sees_a_csp_violation_and_a_console_error(chrome, demo_server
     chrome.pump(0.5)
     assert any("CSP violation" in p for p in chrome.problems), chrome.problems
     assert any("boom" in p for p in chrome.problems), chrome.problems
+
+
+# -- live refresh ----------------------------------------------------------------------------
+
+def _json_requests(server, path: str) -> list[dict]:
+    return [r for r in server.json_records() if r.get("event") == "request"
+            and r.get("path") == path and "format=json" in (r.get("query") or "")]
+
+
+HIDE = ("Object.defineProperty(document, 'hidden', {configurable: true, get: () => %s});"
+        "document.dispatchEvent(new Event('visibilitychange')); 1")
+
+
+def test_the_page_refreshes_its_data_when_it_expires(chrome, gunicorn_factory):
+    # Tickers kept 2 s: the statistics page's data expire every 2 s.
+    server = gunicorn_factory(env={"LOG_LEVEL": "INFO", "CACHE_TTL_TICKER": "2"}, workers=1)
+    path = "/api/v1/market/statistics"
+    _load_drawn(chrome, server.url + path + "?format=html", "statistics")
+    meta = "document.querySelector('[data-live=meta]').textContent"
+    shown = chrome.eval(meta)
+    # A 200 comes when the data have expired: the chart and the tables are updated in place.
+    updated = chrome.wait_for("document.getElementById('live').getAttribute('data-updated')", 15)
+    assert chrome.eval("document.getElementById('chart').getAttribute('data-drawn')") == "statistics"
+    assert chrome.eval("document.querySelectorAll('#chart .ichart canvas').length") > 0
+    assert chrome.eval(meta) != shown, "the page's times were not updated"
+    # Back in view right after that 200: checked at once, and unchanged data are a 304.
+    chrome.eval(HIDE % "false")
+    chrome.wait_for("+document.getElementById('live').getAttribute('data-checked') > "
+                    + updated, 5)
+    statuses = [r["status"] for r in _json_requests(server, path)]
+    assert statuses[0] == 200 and 200 in statuses[1:] and 304 in statuses[1:], statuses
+    assert set(statuses) <= {200, 304}, statuses
+    text = chrome.eval("document.getElementById('live').textContent")
+    assert "old" in text and "next update in" in text, text
+
+    # Hidden: no request at all, however often the data expire; shown again: one at once.
+    chrome.pump(0.3)
+    chrome.eval(HIDE % "true")
+    chrome.pump(1.0)
+    before = len(_json_requests(server, path))
+    chrome.pump(6.0)
+    assert len(_json_requests(server, path)) == before, "the hidden page kept polling"
+    assert "paused" in chrome.eval("document.getElementById('live').textContent")
+    chrome.eval(HIDE % "false")
+    chrome.pump(1.5)
+    assert len(_json_requests(server, path)) == before + 1
+    assert chrome.problems == [], chrome.problems

@@ -686,23 +686,33 @@
     }
     refresh();
   }
+  // Back in view: check at once (a 304 when nothing changed) rather than show old data until
+  // the next timer.
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden && state.waiting) {
+    if (!document.hidden && state.report) {
       state.waiting = false;
+      clearTimeout(state.timer);
       refresh();
     }
   });
 
-  function nextDelay(maxAge) {
-    // max-age 0 is a stale copy (or one about to expire): look again soon, not in a loop.
-    return maxAge > 0 ? maxAge + 0.5 : 5;
+  function nextDelay(result) {
+    if (result.maxAge > 0) {
+      state.idle = 0;
+      return result.maxAge + 0.5;
+    }
+    // max-age 0: a stale copy, or one about to expire. Look again soon, then less and less
+    // often while it stays so (Binance down: no point asking every second).
+    state.idle = (state.idle || 0) + 1;
+    return Math.min(60, Math.pow(2, state.idle - 1));
   }
   function refresh() {
     getJson().then(function (result) {
       state.failures = 0;
       state.note = "";
+      live.setAttribute("data-checked", String(Date.now()));
       if (result.status === 304) {
-        schedule(nextDelay(result.maxAge));
+        schedule(nextDelay(result));
         return null;
       }
       state.report = result.report;
@@ -711,7 +721,7 @@
       return Promise.all([step, swapRegions()]).then(function (done) {
         state.drawn = done[0];
         live.setAttribute("data-updated", String(Date.now()));
-        schedule(nextDelay(result.maxAge));
+        schedule(nextDelay(result));
       });
     }).catch(function (e) {
       state.failures += 1;
@@ -727,7 +737,7 @@
       state.report = result.report;
       return draw(result.report).then(function (drawn) {
         state.drawn = drawn;
-        schedule(nextDelay(result.maxAge));
+        schedule(nextDelay(result));
       });
     }).catch(function (e) {
       state.failures = 1;
