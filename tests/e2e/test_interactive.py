@@ -366,3 +366,33 @@ def test_the_page_refreshes_its_data_when_it_expires(chrome, gunicorn_factory):
     chrome.pump(1.5)
     assert len(_json_requests(server, path)) == before + 1
     assert chrome.problems == [], chrome.problems
+
+
+# -- the technical form ----------------------------------------------------------------------
+
+def test_the_indicator_chips_edit_the_field_and_the_form_gives_the_data_url(chrome, demo_server):
+    _load_drawn(chrome, demo_server.url + PAGES["technical"], "technical")
+    field = "document.querySelector('input[name=indicators]')"
+    assert chrome.wait_for("document.querySelectorAll('.chips .chip').length") >= 20
+    assert chrome.eval(f"{field}.value") == ""
+    chrome.eval("document.querySelector('.chip[data-name=rsi]').click();"
+                "document.querySelector('.chip[data-name=obv]').click(); 1")
+    assert chrome.eval(f"{field}.value") == "rsi:14,obv"
+    assert chrome.eval("document.querySelector('.chip[data-name=rsi]').getAttribute('aria-pressed')") == "true"
+    chrome.eval("document.querySelector('.chip[data-name=obv]').click(); 1")     # off again
+    assert chrome.eval(f"{field}.value") == "rsi:14"
+    chrome.eval(f"{field}.value = 'rsi:14,sma:200'; 1")        # typed by hand, as without JS
+    start = len(chrome.events)
+    chrome.eval("document.querySelector('form.controls').requestSubmit(); 1")
+    deadline = time.monotonic() + 30
+    while not any(e["method"] == "Page.loadEventFired" for e in chrome.events[start:]):
+        assert time.monotonic() < deadline, "the form did not load a page"
+        chrome.pump(0.1)
+    # The page's URL is the data's URL: the resource, with the indicators asked for.
+    assert chrome.eval("location.pathname") == "/api/v1/analysis/technical/BTCUSDT"
+    query = chrome.eval("Object.fromEntries(new URLSearchParams(location.search))")
+    assert query["indicators"] == "rsi:14,sma:200" and query["format"] == "html"
+    chrome.wait_for("document.getElementById('chart').getAttribute('data-drawn') === 'technical'")
+    legend = chrome.eval("document.querySelector('.ichart-legend').textContent")
+    assert "rsi_14" in legend and "sma_200" in legend
+    assert chrome.problems == [], chrome.problems

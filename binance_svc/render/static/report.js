@@ -599,6 +599,9 @@
     if (analysis !== "technical" || !(report.params && report.params.indicators)) {
       return Promise.resolve(null);
     }
+    return fetchCatalogue();
+  }
+  function fetchCatalogue() {
     if (!cataloguePromise) {
       cataloguePromise = fetch(CATALOGUE_URL, {headers: {Accept: "application/json"}})
         .then(function (r) { return r.ok ? r.json() : null; })
@@ -732,6 +735,51 @@
     });
   }
 
+  // ---- the technical form: the catalogue as chips that add or remove an indicator ----------
+  // The field stays a plain text field (name[:param...], comma separated) that the form sends
+  // as it is; the chips only edit its text.
+  function picker() {
+    var input = document.querySelector('form.controls input[name="indicators"]');
+    if (!input || analysis !== "technical") { return; }
+    fetchCatalogue().then(function (cat) {
+      if (!cat || !cat.rows) { return; }
+      var details = el("details", "picker");
+      details.appendChild(el("summary", "", "Pick indicators (" + cat.rows.length + ")"));
+      details.appendChild(el("p", "picker-note",
+        "Empty is the default set. Edit the parameters in the field, e.g. sma:200."));
+      var chips = el("div", "chips");
+      var buttons = [];
+      function items() {
+        return input.value.split(",").map(function (x) { return x.trim(); }).filter(Boolean);
+      }
+      function sync() {
+        var names = items().map(function (x) { return x.split(":")[0].toLowerCase(); });
+        buttons.forEach(function (b) {
+          b.setAttribute("aria-pressed", names.indexOf(b.getAttribute("data-name")) >= 0 ? "true" : "false");
+        });
+      }
+      cat.rows.forEach(function (r) {
+        var b = el("button", "chip", r.name);
+        b.type = "button";
+        b.title = r.title + " \u2014 " + r.usage + " (" + r.family + ")";
+        b.setAttribute("data-name", r.name);
+        b.addEventListener("click", function () {
+          var now = items();
+          var kept = now.filter(function (x) { return x.split(":")[0].toLowerCase() !== r.name; });
+          input.value = (kept.length < now.length ? kept : now.concat([r.defaults])).join(",");
+          sync();
+        });
+        buttons.push(b);
+        chips.appendChild(b);
+      });
+      details.appendChild(chips);
+      var field = input.closest("label") || input;
+      field.parentNode.insertBefore(details, field.nextSibling);
+      input.addEventListener("input", sync);
+      sync();
+    });
+  }
+
   function start() {
     getJson().then(function (result) {
       state.report = result.report;
@@ -748,4 +796,5 @@
   }
 
   start();
+  picker();
 })();
