@@ -47,7 +47,8 @@ class Chrome:
     run, so the page needs no help)."""
 
     def __init__(self, width: int = 1280, height: int = 900):
-        self.profile = tempfile.TemporaryDirectory()
+        # Chromium's helpers may still write to the profile as it exits.
+        self.profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
         self.proc = subprocess.Popen(
             [chromium_path(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
              "--no-first-run", "--disable-background-networking", "--disable-component-update",

@@ -622,6 +622,10 @@
         figure.classList.add("drawn");
         if (NEEDS_LWC[analysis] && !figure.querySelector(".chart-credit")) { figure.appendChild(credit()); }
         figure.setAttribute("data-drawn", analysis);
+        // When, in ms from navigation start (bench/page.py reads it: time to first chart).
+        if (!figure.hasAttribute("data-drawn-ms")) {
+          figure.setAttribute("data-drawn-ms", String(Math.round(performance.now())));
+        }
         return drawn;
       })
       .catch(function (e) {
