@@ -2,15 +2,18 @@
 // Content-Security-Policy: default-src 'self'. Everything it needs comes from the page's data
 // attributes (#live: the analysis, the URL of the report's JSON and of the page itself).
 //
-// 1. Draws the chart from the report's JSON (the same URL with format=json): technical and
-//    statistics and the order-book depth with TradingView Lightweight Charts (vendor/, loaded
-//    only by the pages that use it), the correlation matrix as a table of coloured cells; then
-//    hides the PNG, which stays the chart of a page without JavaScript (or when this fails).
+// 1. Draws the chart from the report's JSON (the same URL with format=json), picked by the
+//    shape of its main table, not by the analysis' name (a new analysis with a known shape
+//    gets its chart, and no module outside an analysis' own names it): candles with
+//    indicators, change bars per symbol and an order book's depth with TradingView
+//    Lightweight Charts (vendor/, loaded only by the pages that use it), a symmetric matrix as
+//    a table of coloured cells; then hides the PNG, which stays the chart of a page without
+//    JavaScript (or when this fails).
 // 2. Keeps the page current: re-fetches the JSON with If-None-Match when its Cache-Control
 //    max-age runs out (a 304 changes nothing), redraws the chart and swaps in the summary,
 //    banners and tables of a fresh copy of the page on a 200; waits while the tab is hidden
 //    and backs off on errors.
-// 3. On the technical page, offers the indicator catalogue as suggestions for the indicators
+// 3. Where the form has an indicators field, offers the indicator catalogue as suggestions for the indicators
 //    field (the plain text field works without it).
 "use strict";
 (function () {
@@ -120,7 +123,7 @@
     };
   }
 
-  // ---- technical: candles, volume, overlays, one pane per family --------------------------
+  // ---- candles: volume, overlays, one pane per indicator family ---------------------------
   var CANDLE = ["open_time", "close_time", "open", "high", "low", "close", "volume",
                 "quote_volume", "trades"];
   // The default set (no indicators=) has its own column names (docs/api.md).
@@ -175,7 +178,7 @@
     return {type: "price", precision: d, minMove: Math.pow(10, -d)};
   }
 
-  function drawTechnical(LWC, box, report, catalogue) {
+  function drawCandles(LWC, box, report, catalogue) {
     var rows = report.rows;
     var closes = rows.map(function (r) { return r.close; }).filter(function (v) { return v !== null; });
     var sorted = closes.slice().sort(function (a, b) { return a - b; });
@@ -301,11 +304,11 @@
     };
   }
 
-  // ---- statistics: the 24 h change of each symbol, as bars --------------------------------
+  // ---- change bars: the 24 h change of each symbol ----------------------------------------
   // Lightweight Charts has a time axis: bar i sits on day i, and the axis and crosshair show
   // the symbol instead of that day.
   var DAY = 86400;
-  function drawStatistics(LWC, box, report) {
+  function drawBars(LWC, box, report) {
     var lg = legend(box);
     var holder = el("div", "ichart-canvas");
     holder.style.height = (box.clientWidth < 600 ? 280 : 360) + "px";
@@ -352,8 +355,8 @@
     return {chart: chart, update: function (next) { report = next; setData(next); show(null); return true; }};
   }
 
-  // ---- liquidity: cumulative depth and the slippage points --------------------------------
-  function drawLiquidity(LWC, box, report) {
+  // ---- an order book: cumulative depth and the slippage points ----------------------------
+  function drawDepth(LWC, box, report) {
     var lg = legend(box);
     var holder = el("div", "ichart-canvas");
     holder.style.height = (box.clientWidth < 600 ? 260 : 340) + "px";
@@ -475,7 +478,7 @@
     box.appendChild(key);
   }
 
-  // ---- correlation: the matrix as coloured cells ------------------------------------------
+  // ---- a symmetric matrix as coloured cells ------------------------------------------------
   function heat(r) {
     if (r === null || r === undefined) { return "#f0f3f7"; }
     var a = Math.min(1, Math.abs(r));
@@ -484,7 +487,7 @@
     var c = to.map(function (x) { return Math.round(255 + (x - 255) * a); });
     return "rgb(" + c.join(",") + ")";
   }
-  function drawCorrelation(LWC, box, report) {
+  function drawMatrix(LWC, box, report) {
     var readout = el("div", "ichart-legend");
     var wrap = el("div", "heat-scroll");
     box.appendChild(readout);
@@ -495,7 +498,7 @@
     scale.appendChild(bar);
     scale.appendChild(el("span", "", "+1"));
     box.appendChild(scale);
-    var idle = "Hover a cell for the pair's correlation of log returns";
+    var idle = "Hover a cell for the pair's value";
     function setData(report) {
       wrap.textContent = "";
       var symbols = report.rows.map(function (r) { return r.symbol; });
@@ -563,9 +566,23 @@
     return cap;
   }
 
-  var DRAWERS = {technical: drawTechnical, statistics: drawStatistics,
-                 correlation: drawCorrelation, liquidity: drawLiquidity};
-  var NEEDS_LWC = {technical: true, statistics: true, liquidity: true};
+  var DRAWERS = {candles: drawCandles, bars: drawBars, depth: drawDepth, matrix: drawMatrix};
+  var NEEDS_LWC = {candles: true, bars: true, depth: true};
+
+  function has(report, names) {
+    return names.every(function (n) { return report.columns.indexOf(n) >= 0; });
+  }
+  // Which chart the main table makes, from its columns (docs/api.md gives them).
+  function kindOf(report) {
+    if (!report || !report.columns || !report.rows) { return null; }
+    var c = report.columns;
+    if (c[0] === "open_time" && has(report, ["open", "high", "low", "close", "volume"])) { return "candles"; }
+    if (has(report, ["symbol", "price_change_pct", "last_price"])) { return "bars"; }
+    if (has(report, ["side", "price", "cum_notional"])) { return "depth"; }
+    var names = report.rows.map(function (r) { return r[c[0]]; });
+    if (c.length > 2 && names.join() === c.slice(1).join()) { return "matrix"; }
+    return null;
+  }
 
   // ---- fetching ----------------------------------------------------------------------------
   var state = {etag: null, failures: 0, timer: null, due: 0, waiting: false, report: null,
@@ -596,7 +613,7 @@
   }
   var cataloguePromise = null;
   function catalogue(report) {
-    if (analysis !== "technical" || !(report.params && report.params.indicators)) {
+    if (kindOf(report) !== "candles" || !(report.params && report.params.indicators)) {
       return Promise.resolve(null);
     }
     return fetchCatalogue();
@@ -611,16 +628,17 @@
   }
 
   function draw(report) {
-    var drawer = figure && DRAWERS[analysis];
+    var kind = kindOf(report);
+    var drawer = figure && DRAWERS[kind];
     if (!drawer) { return Promise.resolve(null); }
     var box = figure.querySelector(".ichart");
-    return Promise.all([NEEDS_LWC[analysis] ? loadLwc() : null, catalogue(report)])
+    return Promise.all([NEEDS_LWC[kind] ? loadLwc() : null, catalogue(report)])
       .then(function (loaded) {
         box.hidden = false;
         box.textContent = "";
         var drawn = drawer(loaded[0], box, report, loaded[1]);
         figure.classList.add("drawn");
-        if (NEEDS_LWC[analysis] && !figure.querySelector(".chart-credit")) { figure.appendChild(credit()); }
+        if (NEEDS_LWC[kind] && !figure.querySelector(".chart-credit")) { figure.appendChild(credit()); }
         figure.setAttribute("data-drawn", analysis);
         // When, in ms from navigation start (bench/page.py reads it: time to first chart).
         if (!figure.hasAttribute("data-drawn-ms")) {
@@ -739,12 +757,12 @@
     });
   }
 
-  // ---- the technical form: the catalogue as chips that add or remove an indicator ----------
+  // ---- the indicators field: the catalogue as chips that add or remove an indicator -------
   // The field stays a plain text field (name[:param...], comma separated) that the form sends
   // as it is; the chips only edit its text.
   function picker() {
     var input = document.querySelector('form.controls input[name="indicators"]');
-    if (!input || analysis !== "technical") { return; }
+    if (!input) { return; }
     fetchCatalogue().then(function (cat) {
       if (!cat || !cat.rows) { return; }
       var details = el("details", "picker");
