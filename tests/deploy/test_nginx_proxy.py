@@ -437,3 +437,46 @@ def test_smoke_test_fails_without_nginx_in_front(app_server):
                          env={**os.environ, "SMOKE_PACE": "0"})
     assert out.returncode == 1, out.stderr
     assert "x-frame-options" in out.stderr.lower() or "x-cache-status" in out.stderr.lower()
+
+
+# --- CORS and Parquet through NGINX ------------------------------------------------------
+
+def test_cross_origin_requests_get_the_app_s_cors_headers_fresh_and_cached(nginx_server):
+    session = client("192.0.2.60")
+    url = nginx_server.url + "/api/v1/analysis/technical/BNBUSDT?interval=12h&format=csv"
+    origin = {"Origin": "http://127.0.0.1:9"}
+    first, second = get(session, url, headers=origin), get(session, url, headers=origin)
+    assert [first.headers["X-Cache-Status"], second.headers["X-Cache-Status"]] == ["MISS", "HIT"]
+    for resp in (first, second):
+        # Exactly one value: two Access-Control-Allow-Origin headers make a browser refuse.
+        assert resp.raw.headers.getlist("Access-Control-Allow-Origin") == ["*"]
+        assert "ETag" in resp.headers["Access-Control-Expose-Headers"]
+    preflight = session.options(url, timeout=30, headers={
+        **origin, "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "if-none-match"})
+    assert preflight.status_code == 204
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+
+
+def test_nginx_s_own_429_is_readable_cross_origin(nginx_server):
+    session = client("198.51.100.61")
+    url = f"{nginx_server.url}{SYMBOLS}&format=json"
+    answers = [get(session, url, headers={"Origin": "http://127.0.0.1:9"}) for _ in range(50)]
+    limited = [r for r in answers if r.status_code == 429]
+    assert limited, [r.status_code for r in answers]
+    for resp in limited:
+        assert resp.raw.headers.getlist("Access-Control-Allow-Origin") == ["*"]
+    for resp in (r for r in answers if r.status_code == 200):
+        assert resp.raw.headers.getlist("Access-Control-Allow-Origin") == ["*"]
+
+
+def test_parquet_by_accept_is_cached_under_its_own_key(nginx_server):
+    session = client("192.0.2.62")
+    url = nginx_server.url + "/api/v1/market/liquidity/ETHUSDT?depth=20"
+    parquet = {"Accept": "application/vnd.apache.parquet"}
+    first, second = get(session, url, headers=parquet), get(session, url, headers=parquet)
+    assert first.headers["Content-Type"] == "application/vnd.apache.parquet"
+    assert [first.headers["X-Cache-Status"], second.headers["X-Cache-Status"]] == ["MISS", "HIT"]
+    assert second.content == first.content and second.content[:4] == b"PAR1"
+    as_json = get(session, url)
+    assert as_json.headers["Content-Type"] == "application/json"
