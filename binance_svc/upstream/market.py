@@ -31,6 +31,10 @@ from .frames import depth_frames, empty_klines, klines_frame, symbols_frame, tic
 
 PAGE = 1000
 IRREGULAR = ("1M",)
+# Where an interval's open times sit against the epoch: weekly candles open on Mondays (the
+# epoch, 1970-01-01, was a Thursday; 1970-01-05 a Monday); every other fixed interval opens at
+# whole multiples of itself.
+PHASE_MS = {"1w": 4 * 86_400_000}
 PAGE_THREADS = 4          # concurrent page calls of one request
 EXTRA_PAGES = 2           # pages fetched past the window's own when history has holes
 DEMO_WARNING = ("Demo market: synthetic prices from a seeded generator, not Binance. "
@@ -39,6 +43,8 @@ DEMO_WARNING = ("Demo market: synthetic prices from a seeded generator, not Bina
 
 class EmptyLivePage(UpstreamUnavailable):
     """The page holding the current candle came back empty: a fault, or a halted market."""
+
+    page_start_ms = 0
 
 
 class Market:
@@ -125,11 +131,15 @@ class Market:
             return self._klines_one_call(symbol, interval, count, end_ms, closed, trim)
         try:
             return self._klines_paged(symbol, interval, count, end_ms, closed, trim)
-        except EmptyLivePage:
+        except EmptyLivePage as empty:
             # A halted market (status BREAK) has no current candle, but its history is data:
             # one call backwards from the end gives its last candles (a 502 when it has none),
-            # and the technical report warns that trading may be halted.
+            # and the technical report warns that trading may be halted. If that call finds
+            # candles in the page that came back empty, the empty page was a fault: a 502.
             frame, prov = self._klines_one_call(symbol, interval, count, end_ms, closed, trim)
+            last = frame["open_time"].iloc[-1].value // 1_000_000 if len(frame) else None
+            if last is None or last >= empty.page_start_ms:
+                raise
             self._halted[(symbol, interval)] = time.time() + \
                 self.settings.cache_ttl_klines[interval]
             return frame, prov
@@ -144,7 +154,10 @@ class Market:
         last = until - step if closed else until
         first = last - count * step + 1
         newest, oldest = max(0, last // span), max(0, first // span)
-        got = self._pages(symbol, interval, range(newest, oldest - 1, -1), now_ms)
+        # With no end, the newest page holds the latest candles of a listed market: empty, it
+        # is a fault (or a halted market), never data, whether or not it has settled.
+        current = newest if end_ms is None else None
+        got = self._pages(symbol, interval, range(newest, oldest - 1, -1), now_ms, current)
         frame = _window(got, end_ms, closed)
         for _ in range(EXTRA_PAGES):
             # Short of `count` only where history has a hole (or the newest page's copy is a
@@ -152,42 +165,45 @@ class Market:
             if len(frame) >= count or oldest == 0 or got[oldest].value.empty:
                 break
             oldest -= 1
-            got.update(self._pages(symbol, interval, [oldest], now_ms))
+            got.update(self._pages(symbol, interval, [oldest], now_ms, current))
             frame = _window(got, end_ms, closed)
         frame = frame.tail(count) if trim else frame
         return frame.reset_index(drop=True), self._pages_provenance(got, newest)
 
-    def _pages(self, symbol, interval, pages, now_ms) -> dict[int, Fetched]:
+    def _pages(self, symbol, interval, pages, now_ms, current=None) -> dict[int, Fetched]:
         """Page number -> its cached copy. The newest first and alone (a failure or a ban there
         stops the request before it spends more weight), then the others concurrently, each in
         a copy of this request's context so the per-request upstream accounting sees them."""
         pages = list(pages)
-        got = {pages[0]: self._page(symbol, interval, pages[0], now_ms)}
+        got = {pages[0]: self._page(symbol, interval, pages[0], now_ms, pages[0] == current)}
         rest = pages[1:]
         if len(rest) == 1:
-            got[rest[0]] = self._page(symbol, interval, rest[0], now_ms)
+            got[rest[0]] = self._page(symbol, interval, rest[0], now_ms, rest[0] == current)
         elif rest:
             with ThreadPoolExecutor(max_workers=min(PAGE_THREADS, len(rest))) as pool:
                 futures = {k: pool.submit(contextvars.copy_context().run, self._page, symbol,
-                                          interval, k, now_ms) for k in rest}
+                                          interval, k, now_ms, k == current) for k in rest}
                 for k, future in futures.items():
                     got[k] = future.result()
         return got
 
-    def _page(self, symbol, interval, k, now_ms) -> Fetched:
-        """Page k: the candles opening in [k * PAGE * step, (k + 1) * PAGE * step)."""
+    def _page(self, symbol, interval, k, now_ms, current: bool = False) -> Fetched:
+        """Page k: the candles opening in [k * PAGE * step, (k + 1) * PAGE * step).
+        `current`: the newest page of a window ending now, which a listed market fills."""
         step = INTERVAL_MS[interval]
         start, stop = k * PAGE * step, (k + 1) * PAGE * step
-        # A candle opening before `stop` has closed by stop + step whatever the interval's
-        # offset from the epoch (1w candles open on Mondays, the epoch was a Thursday).
-        settled = stop + step <= now_ms
+        # The page's candles open from the first of the interval's open times in it (1w:
+        # Mondays, see PHASE_MS) to the last before `stop`; it is settled once that last one
+        # has closed, and must hold a candle of a listed market once its first has opened.
+        first_open = start + (PHASE_MS.get(interval, 0) - start) % step
+        last_open = first_open + (stop - 1 - first_open) // step * step
+        settled = last_open + step <= now_ms
         if settled:
             key, ttl = f"klines:{symbol}:{interval}:{k}", self.settings.cache_ttl_klines_history
         else:
             key, ttl = f"klines:{symbol}:{interval}:{k}:live", \
                 self.settings.cache_ttl_klines[interval]
-        # A page that has run a whole step holds a candle of a listed market.
-        must_hold = not settled and now_ms >= start + step
+        must_hold = (current or not settled) and now_ms >= first_open
 
         def fetch():
             raw = self._call("klines", KLINES_WEIGHT, symbol_param=True, symbol=symbol,
@@ -201,7 +217,9 @@ class Market:
             if page.empty and must_hold:
                 # An empty answer here is a fault or a halted market, not data to cache (it
                 # would replace a good copy): klines() asks once more, backwards.
-                raise EmptyLivePage("Binance sent no candles for a listed symbol.", status=502)
+                fault = EmptyLivePage("Binance sent no candles for a listed symbol.", status=502)
+                fault.page_start_ms = start
+                raise fault
             return page
 
         _, _, fetched = self._cached(key, ttl, fetch)

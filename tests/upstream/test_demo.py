@@ -394,9 +394,10 @@ def test_an_injected_429_reaches_the_app_as_rate_limited(services):
 def test_a_failing_demo_serves_the_cached_copy_as_stale(clean_env):
     app = create_app({"MARKET_SOURCE": "demo", "CACHE_TTL_KLINES": "1h=0"})
     services = app.extensions["binance_svc"]
-    fresh, _ = services.market.klines("BTCUSDT", "1h", 24)
+    # With the forming candle, the window's newest page is the live one (expired at once).
+    fresh, _ = services.market.klines("BTCUSDT", "1h", 24, closed=False)
     services.demo.inject(kind="status", status=503)
-    stale, prov = services.market.klines("BTCUSDT", "1h", 24)
+    stale, prov = services.market.klines("BTCUSDT", "1h", 24, closed=False)
     assert prov.stale is True and prov.source == "demo"
     pd.testing.assert_frame_equal(stale, fresh)
 

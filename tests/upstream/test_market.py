@@ -355,7 +355,9 @@ def test_analyses_of_one_symbol_and_interval_share_the_cached_pages(http, market
     b, _ = market.klines("BTCUSDT", "1h", 500)
     a, _ = market.klines("BTCUSDT", "1h", 200)
     c, _ = market.klines("BTCUSDT", "1h", 200, closed=False)
-    assert start_times(klines_requests(http)) == pages_holding(500)
+    # The forming candle is on the closed window's newest page, except in a page's first hour.
+    assert start_times(klines_requests(http)) == sorted(
+        set(pages_holding(500)) | set(pages_holding(200, closed=False)))
     assert (len(a), len(b), len(c)) == (200, 500, 200)
     pd.testing.assert_frame_equal(a, b.tail(200).reset_index(drop=True))
 
@@ -597,3 +599,25 @@ def test_a_halted_market_gives_its_last_candles_from_one_call_backwards(http, ma
     before = len(sent)
     market.klines("LUNAUSDT", "1h", 40)
     assert len(klines_requests(http)) == before
+
+
+def test_a_weekly_page_settles_when_its_last_monday_candle_has_closed(http, make_market,
+                                                                      settings):
+    # Weekly candles open on Mondays; pages are 1,000 weeks from the epoch (a Thursday). Page 1
+    # ends on Thursday 2008-05-01, and its last candle (Monday 2008-04-28) closes on Monday
+    # 2008-05-05: until then the page is live (here refetched every time), after it settled.
+    market = make_market(BinanceClient(BASE, timeout=5, weight_budget=3000),
+                         cache_ttl_klines={**settings.cache_ttl_klines, "1w": 0})
+    monday = int(datetime(2008, 4, 28, tzinfo=timezone.utc).timestamp() * 1000)
+    week = 7 * 24 * HOUR_MS
+    http.add("GET", KLINES, json=[[monday, "1", "1", "1", "1", "1", monday + week - 1, "1", 1,
+                                   "1", "1", "0"]])
+
+    def calls_for_two_reads(now):
+        before = len(klines_requests(http))
+        for _ in range(2):
+            market._page("BTCUSDT", "1w", 1, int(now.timestamp() * 1000))
+        return len(klines_requests(http)) - before
+
+    assert calls_for_two_reads(datetime(2008, 5, 2, tzinfo=timezone.utc)) == 2     # after the
+    assert calls_for_two_reads(datetime(2008, 5, 6, tzinfo=timezone.utc)) == 1     # page's end
