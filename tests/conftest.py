@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -189,3 +190,13 @@ def _clean_upstream(request):
     yield
     if "upstream" in request.fixturenames:
         request.getfixturevalue("upstream").reset()
+
+
+def chromium_path() -> str:
+    """Debian's Chromium for the browser tests, or a skip saying how to get it."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("Chromium is not installed (Debian's `chromium` package; `make test` installs "
+                "it when run as root)")

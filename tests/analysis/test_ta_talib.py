@@ -19,6 +19,8 @@ import pytest
 from binance_svc.analysis.catalogue import CATALOGUE, compute_requests, parse_indicators
 from binance_svc.upstream.frames import klines_frame
 
+from .series import synthetic
+
 talib = pytest.importorskip("talib", reason="TA-Lib (test extra 'ta-lib') is not installed")
 
 RTOL = 1e-7
@@ -36,20 +38,6 @@ def recorded(symbol: str) -> pd.DataFrame:
                 with opener(path, "rt") as fh:
                     return klines_frame(json.load(fh))
     pytest.skip(f"recorded klines {name} not found in {API_DIRS[0]} or {API_DIRS[1]}")
-
-
-def synthetic(n: int = 3000, seed: int = 13) -> pd.DataFrame:
-    """A geometric random walk with wicks and lognormal volume, hourly from a midnight."""
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    open_ = np.r_[close[0], close[:-1]]
-    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.004, n)))
-    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.004, n)))
-    volume = rng.lognormal(3, 1, n)
-    times = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
-    return pd.DataFrame({"open_time": times, "open": open_, "high": high, "low": low,
-                         "close": close, "volume": volume,
-                         "quote_volume": volume * (high + low + close) / 3})
 
 
 @pytest.fixture(scope="module", params=["BTCUSDT", "DOGEUSDT", "synthetic"])

@@ -21,27 +21,16 @@ from binance_svc.analysis.catalogue import (CATALOGUE, SEED_WEIGHT, compute_requ
                                             parse_indicators, seed_decay)
 from binance_svc.analysis.ta import sar
 
+from .series import synthetic
+
 N = 5_000
 TAIL = 40          # rows compared after T
 TOL = 1e-7
 
 
-def synthetic(n: int, seed: int = 5) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    open_ = np.r_[close[0], close[:-1]]
-    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.004, n)))
-    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.004, n)))
-    volume = rng.lognormal(3, 1, n)
-    times = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
-    return pd.DataFrame({"open_time": times, "open": open_, "high": high, "low": low,
-                         "close": close, "volume": volume,
-                         "quote_volume": volume * (high + low + close) / 3})
-
-
 @pytest.fixture(scope="module")
 def history() -> pd.DataFrame:
-    return synthetic(N)
+    return synthetic(N, seed=5)
 
 
 def from_row(history: pd.DataFrame, spec: str, warmup: int) -> tuple[dict, dict, int]:

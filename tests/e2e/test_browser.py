@@ -3,7 +3,6 @@ gunicorn under the page's Content-Security-Policy, fetches the chart, and takes 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 import time
@@ -11,23 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import chromium_path
+
 pytestmark = pytest.mark.slow
 SHOTS = Path(tempfile.gettempdir()) / "binance_svc_screens"
-
-
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip("Chromium is not installed (Debian's `chromium` package; `make test` installs "
-                "it when run as root)")
 
 
 def _screenshot(url: str, out: Path, size=(1280, 2400)) -> None:
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
-            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            [chromium_path(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
              "--no-first-run", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--hide-scrollbars", f"--user-data-dir={profile}",
              f"--window-size={size[0]},{size[1]}", "--virtual-time-budget=5000",

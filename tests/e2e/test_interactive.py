@@ -13,7 +13,6 @@ import base64
 import http.server
 import itertools
 import json
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -22,20 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import chromium_path, free_port
 
 websocket = pytest.importorskip("websocket")
 pytestmark = pytest.mark.slow
 SHOTS = Path(tempfile.gettempdir()) / "binance_svc_screens"
-
-
-def chromium_path() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip("Chromium is not installed (Debian's `chromium` package; `make test` installs "
-                "it when run as root)")
 
 
 class Chrome:
