@@ -192,12 +192,14 @@ class Market:
         `current`: the newest page of a window ending now, which a listed market fills."""
         step = INTERVAL_MS[interval]
         start, stop = k * PAGE * step, (k + 1) * PAGE * step
-        # The page's candles open from the first of the interval's open times in it (1w:
-        # Mondays, see PHASE_MS) to the last before `stop`; it is settled once that last one
-        # has closed, and must hold a candle of a listed market once its first has opened.
+        # A candle opening before `stop` has closed by stop + step whatever the interval's
+        # offset from the epoch (1w candles open on Mondays): settled from then on. (A step
+        # earlier would do for most intervals, but then the newest page of a closed window
+        # would be settled for the first step of every page and stop following the interval's
+        # time to live.) It must hold a candle of a listed market once its first candle
+        # (PHASE_MS) has opened.
+        settled = stop + step <= now_ms
         first_open = start + (PHASE_MS.get(interval, 0) - start) % step
-        last_open = first_open + (stop - 1 - first_open) // step * step
-        settled = last_open + step <= now_ms
         if settled:
             key, ttl = f"klines:{symbol}:{interval}:{k}", self.settings.cache_ttl_klines_history
         else:
