@@ -96,9 +96,11 @@ def test_a_429_seen_by_one_worker_stops_every_worker_on_every_host_until_it_expi
 
     # After Retry-After, calls resume (on the host that did not see the 429, too).
     time.sleep(max(0.0, seen + RETRY_AFTER + 0.5 - time.monotonic()))
+    assert upstream.requests()[KLINES] == 1                  # the 429 alone, until now
     after = host_b.get(next(cold))
     assert after.status == 200, after
-    assert upstream.requests()[KLINES] == 2
+    # One klines page, or two when this window straddles the start of a page.
+    assert upstream.requests()[KLINES] in (2, 3)
     ready = host_a.get("/health/ready")
     assert ready.status == 200 and ready.json()["banned_for_s"] == 0, ready
     assert not [w for h in hosts for w in h.redis_warnings()], "a worker fell back from Redis"

@@ -172,3 +172,13 @@ def load_fixture(binance_fixtures):
 def fixture_text(binance_fixtures):
     """fixture_text("klines_1h_2023-06/BTCUSDT-1h-2023-06.csv.gz") -> the file's text."""
     return lambda relative: read_fixture(binance_fixtures / relative)
+
+
+def pages_touched(count: int, step: int = HOUR_MS, closed: bool = True) -> int:
+    """How many aligned klines pages (1,000 candles from the epoch) the last `count` candles
+    ending now lie on: one most of the time, two when the window straddles a page's start."""
+    now = int(time.time() * 1000)
+    newest = (now - step if closed else now) // step * step
+    oldest = newest - (count - 1) * step
+    span = 1000 * step
+    return newest // span - oldest // span + 1
