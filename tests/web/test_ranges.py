@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-URL = "/api/v1/analysis/technical/BTCUSDT?limit=50&format=parquet"
+# A window in the past: its pages are settled, so every request here gets the same bytes.
+URL = "/api/v1/analysis/technical/BTCUSDT?limit=50&end=2026-11-01T00:00:00Z&format=parquet"
 
 
 @pytest.fixture
