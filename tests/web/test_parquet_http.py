@@ -62,7 +62,7 @@ def test_index_html_buttons_and_openapi_link_it(module_client):
 
 
 def test_etag_and_304(client):
-    url = "/api/v1/analysis/technical/BTCUSDT?limit=50&format=parquet"
+    url = "/api/v1/analysis/technical/BTCUSDT?limit=50&end=2026-11-01T00:00:00Z&format=parquet"
     first = client.get(url)
     again = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304 and again.headers["ETag"] == first.headers["ETag"]
