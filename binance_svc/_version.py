@@ -1,2 +1,2 @@
 """The one place the version is written (pyproject reads it; /health serves it)."""
-__version__ = "0.3.0"
+__version__ = "0.4.0"
