@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from .analysis import (catalogue, correlation, indicator_list, liquidity, statistics, symbols,
                        technical, watchlist)
@@ -72,7 +73,14 @@ MAX_FETCHED = 20_000          # candles one request may fetch, warm-up included 
 def _requests(params: dict):
     """The catalogue Requests of `indicators=` (None: the default set)."""
     specs = params.get("indicators")
-    return None if specs is None else catalogue.parse_indicators(",".join(specs))
+    return None if specs is None else _parsed(tuple(specs))
+
+
+@lru_cache(maxsize=256)
+def _parsed(specs: tuple[str, ...]) -> tuple:
+    # The check, the warm-up and the build of one request each need the Requests: parsed once
+    # per distinct indicators= (Requests are frozen records, safe to share between threads).
+    return tuple(catalogue.parse_indicators(",".join(specs)))
 
 
 def _warmup(params: dict) -> int:

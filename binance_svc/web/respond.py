@@ -39,7 +39,7 @@ def allowed_query(analysis: Analysis) -> tuple[str, ...]:
     """The query parameters a resource takes: its own, `table` when it has several tables, the
     format ones and, with a chart, the picture size."""
     extra = ("table",) if len(analysis.tables) > 1 else ()
-    chart = CHART_PARAMS if "png" in formats_for(analysis) else ()
+    chart = CHART_PARAMS if analysis.chart else ()
     return tuple(q.name for q in analysis.query) + extra + RENDER_PARAMS + chart
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import chromium_path, free_port
+from tests.conftest import chromium_path, free_port, stop_process
 
 websocket = pytest.importorskip("websocket")
 pytestmark = pytest.mark.slow
@@ -172,13 +172,7 @@ class Chrome:
             if getattr(self, "ws", None) is not None:
                 self.ws.close()
         finally:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=5)
+            stop_process(self.proc)
             self.profile.cleanup()
 
 
