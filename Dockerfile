@@ -6,9 +6,10 @@
 # Both stages use the same base so the venv's interpreter path (/usr/local/bin/python3.11)
 # exists in the runtime stage. The base is written out in each FROM (not through an ARG) so
 # Dependabot (.github/dependabot.yml, package-ecosystem docker) can update it. To pin it by
-# digest, run deploy/pin-base-image.sh where Docker can reach the registry: it resolves the
-# tag's current multi-arch digest and writes python:3.11-slim-bookworm@sha256:... into both
-# FROM lines; Dependabot then moves the digest with each new base image.
+# digest, run the pin-images workflow (it opens a pull request) or deploy/pin-images.sh where
+# Docker can reach the registry: it writes python:3.11-slim-bookworm@sha256:... into both FROM
+# lines, and Dependabot then moves the digest with each new base image. Until it is pinned in
+# git, CI resolves the tag once per build and builds, scans and pushes from that one digest.
 
 # ---------------------------------------------------------------------------------------
 # build: the virtualenv, from the hash-pinned lock only (wheels only, nothing compiled)

@@ -5,6 +5,9 @@
 #   deploy.sh <commit>                       the same (the "sha-" prefix is added)
 #   deploy.sh --rollback                     deploy the previous good image again
 #   deploy.sh --status                       print the live colour, its image, last good, previous
+#   deploy.sh --update-edge                  pull the NGINX (and Redis) images the compose file
+#                                            names and recreate those containers (a gap of a
+#                                            few seconds: see docs/deploy.md)
 #   --token-stdin (before the image)         read a registry token (line 1) and user (line 2)
 #                                            from stdin, used only if a pull is needed (CI
 #                                            passes its short-lived GITHUB_TOKEN)
@@ -19,7 +22,9 @@
 #      that the new colour answers (X-Upstream-Color on /health);
 #   5. lets the old colour drain (DRAIN_SECONDS), then stops it (gunicorn finishes what is in
 #      flight) and records the new image as the last good one.
-# The NGINX container is never recreated by a deploy. Until step 5 the old colour is running
+# The NGINX container is never recreated by a deploy; when the compose file names another
+# NGINX or Redis image than the one running (a digest Dependabot moved), the deploy says so
+# and --update-edge applies it. Until step 5 the old colour is running
 # and, until step 4 succeeds, serving: any failure before stops the new colour and leaves
 # the old one as it was.
 #
@@ -57,7 +62,7 @@ log() { printf '%s deploy: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 die() { log "error: $*"; exit "${2:-1}"; }
 
 usage() {
-    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 64
 }
 
@@ -302,6 +307,48 @@ prune() { # keep the live and previous images plus the $KEEP_IMAGES newest ones
     docker image prune -f >/dev/null || true
 }
 
+edge_services() { # the services besides the apps: NGINX, and Redis when its profile is on
+    echo nginx
+    if [[ ,${COMPOSE_PROFILES:-}, == *,redis,* ]]; then echo redis; fi
+}
+
+edge_drift() { # -> "service running wanted" for each edge container not on its named image
+    local service want id have
+    for service in $(edge_services); do
+        want=$(compose config --images "$service" 2>/dev/null) || continue
+        id=$(compose ps --quiet "$service" 2>/dev/null) || continue
+        [[ -n $id && -n $want ]] || continue
+        have=$(docker inspect --format '{{.Config.Image}}' "$id" 2>/dev/null) || continue
+        if [[ $have != "$want" ]]; then printf '%s %s %s\n' "$service" "$have" "$want"; fi
+    done
+}
+
+warn_edge_drift() {
+    local service have want
+    while read -r service have want; do
+        log "warning: $service runs $have but the compose file names $want:" \
+            "run 'deploy.sh --update-edge' (or the workflow's update-edge) in a quiet moment"
+    done < <(edge_drift)
+}
+
+update_edge() { # pull the edge images first (a failed pull changes nothing), then recreate
+    local live services
+    live=$(read_state live-color)
+    [[ -n $live ]] || die "nothing is deployed yet: the first deploy starts NGINX"
+    COMPOSE_DIR=$(release_dir_for "$(read_state last-good-tag)")
+    mapfile -t services < <(edge_services)
+    log "pulling ${services[*]}"
+    compose pull --quiet "${services[@]}" || die "pull of ${services[*]} failed; nothing changed"
+    log "recreating ${services[*]}: new connections are refused until NGINX listens again"
+    if ! compose up -d --no-deps --wait --wait-timeout "$DEPLOY_WAIT_TIMEOUT" "${services[@]}"; then
+        logs_of "${services[@]}"
+        die "${services[*]} did not come back healthy: look at it now" 2
+    fi
+    nginx_serves "$live" || die "NGINX does not answer from $live after the update: look at it now" 2
+    history "edge $(compose config --images "${services[@]}" 2>/dev/null | tr '\n' ' ')"
+    log "NGINX serves $live again on its new image"
+}
+
 abandon() { # colour message: stop the new colour, the old one keeps serving
     log "$2; stopping $1, the live colour is unchanged"
     logs_of "app-$1"
@@ -356,6 +403,7 @@ deploy() { # tag digest
         sleep "$DRAIN_SECONDS"
         compose stop -t "$STOP_TIMEOUT" "app-$live" >/dev/null || log "stopping app-$live failed (it no longer receives traffic)"
     fi
+    warn_edge_drift
     prune
 }
 
@@ -372,7 +420,7 @@ main() {
     arg=$1
     case $arg in
         -h | --help) usage ;;
-        --status | --rollback) ;;
+        --status | --rollback | --update-edge) ;;
         *)
             tag=${arg%%@*}
             [[ $arg == *@* ]] && digest=${arg#*@}
@@ -389,10 +437,16 @@ main() {
         printf 'live:      %s %s\nlast good: %s\nprevious:  %s\n' "$(read_state live-color)" \
             "$(read_state last-good-image)" "$(read_state last-good-tag)" \
             "$(read_state previous-good-tag)"
+        COMPOSE_DIR=$(release_dir_for "$(read_state last-good-tag)")
+        warn_edge_drift
         return 0
     fi
     exec 9>"$STATE_DIR/deploy.lock"
     flock -n 9 || die "another deploy is running ($STATE_DIR/deploy.lock)"
+    if [[ $arg == --update-edge ]]; then
+        update_edge
+        return 0
+    fi
     if [[ $arg == --rollback ]]; then
         tag=$(read_state previous-good-tag)
         [[ -n $tag ]] || die "no previous good image recorded yet"

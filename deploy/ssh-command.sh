@@ -9,6 +9,7 @@
 #   deploy sha-<40 hex>[@sha256:<64 hex>] [--token-stdin]   deploy.sh with that image
 #   rollback                                                 deploy.sh --rollback
 #   status                                                   deploy.sh --status
+#   update-edge                                              deploy.sh --update-edge
 #   upload sha-<40 hex>   a tar of deploy/ and nginx/ on stdin -> releases/<tag>/, only when
 #                         CI_MAY_UPLOAD=true in binance-svc.env (see docs/deploy.md)
 #
@@ -44,6 +45,7 @@ case "${words[0]:-} ${#words[@]}" in
         ;;
     "rollback 1") exec "$DEPLOY_SH" --rollback </dev/null ;;
     "status 1") exec "$DEPLOY_SH" --status </dev/null ;;
+    "update-edge 1") exec "$DEPLOY_SH" --update-edge </dev/null ;;
     "upload 2")
         [[ ${words[1]} =~ ^${TAG}$ ]] || refuse "not a tag: ${words[1]}"
         allowed=$(sed -n 's/^CI_MAY_UPLOAD=//p' "$ENV_FILE" 2>/dev/null | tail -n 1)
@@ -62,5 +64,5 @@ case "${words[0]:-} ${#words[@]}" in
         mv -- "$dest.tmp" "$dest"
         printf 'ssh-command: uploaded %s\n' "${words[1]}"
         ;;
-    *) refuse "'$command' (allowed: deploy <tag>[@<digest>] [--token-stdin], rollback, status, upload <tag>)" ;;
+    *) refuse "'$command' (allowed: deploy <tag>[@<digest>] [--token-stdin], rollback, status, update-edge, upload <tag>)" ;;
 esac

@@ -19,11 +19,15 @@ IMAGE = f"ghcr.io/{OWNER}/binance-svc"
 A, B, C, D = (f"sha-{c * 40}" for c in "abcd")
 DIGEST = "sha256:" + "5" * 64
 BLUE, GREEN = "10.9.0.11:8000", "10.9.0.12:8000"
+NGINX = "nginxinc/nginx-unprivileged:1.28-alpine@sha256:" + "1" * 64
+NEWER_NGINX = "nginxinc/nginx-unprivileged:1.28-alpine@sha256:" + "2" * 64
 
 FAKE_DOCKER = r"""#!/usr/bin/env bash
 # Records each call (with the colours' images). State in $FAKE: on-disk (images present),
-# running-<colour> (its image), nginx-running, nginx-color (what NGINX serves after reload).
-# Failures on cue: bad-pull, bad-up (images), bad-nginx-test, reload-noop (files).
+# running-<colour> (its image), nginx-running, nginx-color (what NGINX serves after reload),
+# nginx-image (what the NGINX container was created from), edge-image (what the compose file
+# names; default NGINX_NAMED). Failures on cue: bad-pull, bad-up (images), bad-nginx-test,
+# reload-noop, bad-edge-pull (files).
 printf '%s\n' "BLUE=${APP_BLUE_IMAGE:-} GREEN=${APP_GREEN_IMAGE:-} $*" >> "$FAKE/calls"
 last=${*: -1}
 case "$1" in
@@ -32,6 +36,7 @@ case "$1" in
   pull)
     grep -qxF "$last" "$FAKE/bad-pull" 2>/dev/null && exit 1
     printf '%s\n' "$last" >> "$FAKE/on-disk" ;;
+  inspect) [[ $last == nginx-container-id ]] && cat "$FAKE/nginx-image" ;;
   image)
     case "$2" in
       inspect) grep -qxF "$last" "$FAKE/on-disk" 2>/dev/null || exit 1 ;;
@@ -39,7 +44,10 @@ case "$1" in
     esac ;;
   compose)
     case " $* " in
-      *" up "*" nginx "*) touch "$FAKE/nginx-running"
+      *" config --images nginx"*) cat "$FAKE/edge-image" 2>/dev/null || echo "$NGINX_NAMED" ;;
+      *" pull "*) [[ -e $FAKE/bad-edge-pull ]] && exit 1 ;;
+      *" up "*" nginx"*) touch "$FAKE/nginx-running"
+        cat "$FAKE/edge-image" 2>/dev/null > "$FAKE/nginx-image" || echo "$NGINX_NAMED" > "$FAKE/nginx-image"
         sed -n 's/^ *default \(.*\);$/\1/p' "$NGINX_LIVE_DIR/upstream.conf" > "$FAKE/nginx-color" ;;
       *" up "*" app-"*)
         color=${last#app-}
@@ -116,7 +124,7 @@ def host(tmp_path):
 
         def run(self, *args, script=None, stdin=None):
             script = script or REPO / "deploy" / "deploy.sh"
-            env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE": str(fake),
+            env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE": str(fake), "NGINX_NAMED": NGINX,
                    "DEPLOY_ROOT": str(root), "HOME": str(tmp_path)}
             return subprocess.run(["bash", str(script), *args], env=env, capture_output=True,
                                   text=True, timeout=60, input=stdin)
@@ -376,3 +384,52 @@ def test_status(host):
     out = host.run("--status")
     assert out.returncode == 0
     assert "live:      blue" in out.stdout and f"last good: {A}" in out.stdout
+
+
+# --- the edge (NGINX, Redis): a moved digest is reported by a deploy, applied on request ---
+
+def test_deploy_reports_an_nginx_image_the_compose_file_no_longer_names(host):
+    assert host.run(A).returncode == 0
+    assert (host.fake / "nginx-image").read_text().strip() == NGINX
+    quiet = host.run(B)
+    assert quiet.returncode == 0 and "--update-edge" not in quiet.stderr
+    (host.fake / "edge-image").write_text(NEWER_NGINX + "\n")    # Dependabot moved the digest
+    out = host.run(C)
+    assert out.returncode == 0, out.stderr
+    assert f"nginx runs {NGINX} but the compose file names {NEWER_NGINX}" in out.stderr
+    assert "deploy.sh --update-edge" in out.stderr
+    # The app deploy itself never touches NGINX's container.
+    assert sum(" up " in c and c.endswith(" nginx") for c in host.calls()) == 1
+    assert "--update-edge" in host.run("--status").stderr
+
+
+def test_update_edge_pulls_first_then_recreates_nginx_and_checks_it(host):
+    assert host.run(A).returncode == 0
+    (host.fake / "edge-image").write_text(NEWER_NGINX + "\n")
+    out = host.run("--update-edge")
+    assert out.returncode == 0, out.stderr
+    calls = host.calls()
+    pull = host.index(" pull --quiet nginx")
+    ups = [i for i, c in enumerate(calls) if " up " in c and i > pull]
+    health = max(i for i, c in enumerate(calls) if c.startswith("curl") and "/health" in c)
+    assert len(ups) == 1 and pull < ups[0] < health
+    assert calls[ups[0]].endswith("up -d --no-deps --wait --wait-timeout 180 nginx")  # no app
+    assert (host.fake / "nginx-image").read_text().strip() == NEWER_NGINX
+    assert "edge " + NEWER_NGINX in (host.root / "state" / "history.log").read_text()
+    assert "--update-edge" not in host.run(B).stderr           # no drift reported any more
+
+
+def test_update_edge_with_a_failed_pull_changes_nothing(host):
+    assert host.run(A).returncode == 0
+    (host.fake / "edge-image").write_text(NEWER_NGINX + "\n")
+    host.fail("bad-edge-pull")
+    before = len(host.calls())
+    out = host.run("--update-edge")
+    assert out.returncode == 1 and "nothing changed" in out.stderr
+    assert not any(" up " in c for c in host.calls()[before:])
+    assert (host.fake / "nginx-image").read_text().strip() == NGINX
+
+
+def test_update_edge_before_any_deploy_is_refused(host):
+    out = host.run("--update-edge")
+    assert out.returncode == 1 and "nothing is deployed yet" in out.stderr

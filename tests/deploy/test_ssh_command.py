@@ -48,6 +48,7 @@ def forced(tmp_path):
     (f"deploy {TAG}@{DIGEST} --token-stdin", f"--token-stdin {TAG}@{DIGEST}"),
     ("rollback", "--rollback"),
     ("status", "--status"),
+    ("update-edge", "--update-edge"),
 ])
 def test_allowed_commands_run_the_installed_deploy_sh(forced, command, expected):
     out, ran = forced(command, stdin=b"ghs_token\nsomeone\n")
@@ -62,7 +63,7 @@ def test_allowed_commands_run_the_installed_deploy_sh(forced, command, expected)
     "", "bash", "sh -c id", f"deploy {TAG}; id", f"deploy {TAG} && id", f"deploy $(id)",
     f"deploy {TAG} | sh", "deploy latest", f"deploy {TAG[:-1]}", f"deploy {TAG}@sha256:short",
     f"deploy {TAG} --rollback", f"deploy {TAG} --token-stdin extra", "rollback now",
-    "status --all", "scp -t /opt", f"upload ../{TAG}", "deploy\t" + TAG,
+    "status --all", "update-edge nginx", "scp -t /opt", f"upload ../{TAG}", "deploy\t" + TAG,
 ])
 def test_everything_else_is_refused(forced, command):
     out, ran = forced(command)
