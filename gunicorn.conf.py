@@ -27,9 +27,9 @@ a worker's resident size with the data libraries loaded) plus RESPONSE_CACHE_MB 
 rendered-response budget, 64 by default) each. CPUs and memory are the container's, not the
 host's: the cgroup's CPU quota (v2 cpu.max, v1 cpu.cfs_quota_us) within the CPU affinity mask,
 and its memory limit (memory.max, memory.limit_in_bytes). With the compose limits for a
-t3.small (1 CPU, 640 MiB) and app.env's RESPONSE_CACHE_MB=32 that is 2 workers; with no limits
-on a 2-CPU host, 5. Measured (bench/load.py, 2 workers, 20 s over all 30 URLs): 240-255 MB per
-worker, 25 MB for the master.
+t3.small (2 CPUs, 640 MiB) and app.env's RESPONSE_CACHE_MB=32 that is 2 workers; with no limits
+on a 2-CPU host, 5. What a worker and a colour really use is measured in docs/benchmarks.md
+("Memory", and "Whole stack memory").
 
 Access log: the app writes one structured JSON line per request itself, so gunicorn's access
 log is off by default (two lines per request would double the log volume and the bill).

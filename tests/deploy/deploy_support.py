@@ -320,3 +320,109 @@ def start_nginx(root: Path, upstream_port: int, tls_cert: tuple[Path, Path] | No
     wait_for_http(f"http://127.0.0.1:{port}/health", proc, timeout=30, log=log)
     return Server(f"http://127.0.0.1:{port}", port, proc, log, root,
                   f"https://127.0.0.1:{tls_port}" if tls_port else None)
+
+
+# --- cgroups -----------------------------------------------------------------------------
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _own_cgroup(controller: str) -> Path | None:
+    """This process' cgroup directory for a v1 controller, or the v2 one ("" controller)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller == "" and controllers == "":
+            return CGROUP_ROOT / path.lstrip("/")
+        if controller and controller in controllers.split(","):
+            return CGROUP_ROOT / controller / path.lstrip("/")
+    return None
+
+
+class Cgroup:
+    """A child cgroup of this process' own, with a CPU quota and a memory limit, as Docker
+    makes one per container (v1 cpu + memory, or v2 where both controllers are delegated).
+    Raises OSError where none can be made; remove() deletes it once its processes are gone."""
+
+    def __init__(self, name: str, cpus: float, memory_mib: int):
+        self.dirs: list[Path] = []
+        period = 100_000
+        v1_cpu, v1_mem = _own_cgroup("cpu"), _own_cgroup("memory")
+        try:
+            if v1_cpu and v1_mem and (v1_cpu / "cpu.cfs_quota_us").exists():
+                cpu, mem = v1_cpu / name, v1_mem / name
+                for d in (cpu, mem):
+                    d.mkdir()
+                    self.dirs.append(d)
+                (cpu / "cpu.cfs_period_us").write_text(str(period))
+                (cpu / "cpu.cfs_quota_us").write_text(str(int(cpus * period)))
+                (mem / "memory.limit_in_bytes").write_text(str(memory_mib * 1024 * 1024))
+                self.memory_dir, self.version = mem, 1
+            else:
+                base = _own_cgroup("")
+                if base is None:
+                    raise OSError("no cgroup for this process")
+                child = base / name
+                child.mkdir()
+                self.dirs.append(child)
+                if not (child / "cpu.max").exists() or not (child / "memory.max").exists():
+                    raise OSError("cpu and memory controllers are not delegated to "
+                                  f"{base} (cgroup.subtree_control)")
+                (child / "cpu.max").write_text(f"{int(cpus * period)} {period}")
+                (child / "memory.max").write_text(str(memory_mib * 1024 * 1024))
+                self.memory_dir, self.version = child, 2
+        except OSError:
+            self.remove()
+            raise
+
+    def procs(self) -> list[Path]:
+        return [d / "cgroup.procs" for d in self.dirs]
+
+    def join_argv(self, argv: list[str]) -> list[str]:
+        """argv run inside the group: a shell joins it, then execs argv, so the program and
+        every process it forks are in the group from the start, as in a container."""
+        return ["sh", "-c", 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1"; shift; '
+                'n=$((n - 1)); done; exec "$@"', "join", str(len(self.dirs)),
+                *map(str, self.procs()), *argv]
+
+    def peak_bytes(self) -> int | None:
+        """The most memory the kernel charged to the group (what a container limit meters:
+        anonymous memory, page cache, tmpfs), as `docker stats` would have shown at its peak."""
+        for name in ("memory.max_usage_in_bytes", "memory.peak"):
+            try:
+                return int((self.memory_dir / name).read_text())
+            except (OSError, ValueError):
+                continue
+        return None
+
+    def members(self) -> set[int]:
+        return {int(p) for p in self.procs()[-1].read_text().split()}
+
+    def oom_kills(self) -> int | None:
+        name = "memory.oom_control" if self.version == 1 else "memory.events"
+        try:
+            text = (self.memory_dir / name).read_text()
+        except OSError:
+            return None
+        m = re.search(r"^oom_kill (\d+)$", text, re.M)
+        return int(m.group(1)) if m else None
+
+    def limit_hits(self) -> int | None:
+        """How often usage reached the limit (the kernel then reclaimed page cache, or OOM)."""
+        try:
+            if self.version == 1:
+                return int((self.memory_dir / "memory.failcnt").read_text())
+            m = re.search(r"^max (\d+)$", (self.memory_dir / "memory.events").read_text(), re.M)
+            return int(m.group(1)) if m else None
+        except (OSError, ValueError):
+            return None
+
+    def remove(self) -> None:
+        for d in reversed(self.dirs):
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:          # still busy: processes are exiting
+                    time.sleep(0.1)

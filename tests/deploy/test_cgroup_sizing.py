@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,83 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy_support import REPO, free_port, start_gunicorn, stop, tail, wait_for_http
-
-ROOT = Path("/sys/fs/cgroup")
-MIB = 1024 * 1024
-
-
-def _own(controller: str) -> Path | None:
-    """This process' cgroup directory for a v1 controller, or the v2 one ("" controller)."""
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controller == "" and controllers == "":
-            return ROOT / path.lstrip("/")
-        if controller and controller in controllers.split(","):
-            return ROOT / controller / path.lstrip("/")
-    return None
-
-
-class Cgroup:
-    """A child cgroup with a CPU quota and a memory limit; procs() are the files to join."""
-
-    def __init__(self, name: str, cpus: float, memory_mib: int):
-        self.dirs: list[Path] = []
-        period = 100_000
-        v1_cpu, v1_mem = _own("cpu"), _own("memory")
-        try:
-            if v1_cpu and v1_mem and (v1_cpu / "cpu.cfs_quota_us").exists():
-                cpu, mem = v1_cpu / name, v1_mem / name
-                for d in (cpu, mem):
-                    d.mkdir()
-                    self.dirs.append(d)
-                (cpu / "cpu.cfs_period_us").write_text(str(period))
-                (cpu / "cpu.cfs_quota_us").write_text(str(int(cpus * period)))
-                (mem / "memory.limit_in_bytes").write_text(str(memory_mib * MIB))
-                self.memory_dir, self.version = mem, 1
-            else:
-                base = _own("")
-                if base is None:
-                    raise OSError("no cgroup for this process")
-                child = base / name
-                child.mkdir()
-                self.dirs.append(child)
-                if not (child / "cpu.max").exists() or not (child / "memory.max").exists():
-                    raise OSError("cpu and memory controllers are not delegated to "
-                                  f"{base} (cgroup.subtree_control)")
-                (child / "cpu.max").write_text(f"{int(cpus * period)} {period}")
-                (child / "memory.max").write_text(str(memory_mib * MIB))
-                self.memory_dir, self.version = child, 2
-        except OSError:
-            self.remove()
-            raise
-
-    def procs(self) -> list[Path]:
-        return [d / "cgroup.procs" for d in self.dirs]
-
-    def members(self) -> set[int]:
-        return {int(p) for p in self.procs()[-1].read_text().split()}
-
-    def oom_kills(self) -> int | None:
-        name = "memory.oom_control" if self.version == 1 else "memory.events"
-        try:
-            text = (self.memory_dir / name).read_text()
-        except OSError:
-            return None
-        m = re.search(r"^oom_kill (\d+)$", text, re.M)
-        return int(m.group(1)) if m else None
-
-    def remove(self) -> None:
-        for d in reversed(self.dirs):
-            for _ in range(50):
-                try:
-                    d.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:          # still busy: processes are exiting
-                    time.sleep(0.1)
-
+from deploy_support import REPO, Cgroup, free_port, start_gunicorn, stop, tail, wait_for_http
 
 def _compose_app_limits() -> tuple[float, int]:
     app = yaml.safe_load((REPO / "deploy" / "docker-compose.prod.yml").read_text())[
@@ -141,13 +64,9 @@ def sized_gunicorn(tmp_path, request):
     except OSError as exc:
         pytest.skip(f"no writable cgroup hierarchy to run gunicorn under real limits: {exc}")
     port, log = free_port(), tmp_path / "gunicorn.log"
-    # The shell joins the cgroup, then becomes gunicorn: the master and every worker it forks
-    # are in the group from the start, as in a container.
-    argv = ["sh", "-c", 'for f in "$@"; do echo $$ > "$f"; done; '
-            'exec "$PYTHON" -m gunicorn -c gunicorn.conf.py wsgi:app', "join",
-            *map(str, group.procs())]
-    env = _production_env() | {"PYTHON": sys.executable}
-    proc = start_gunicorn(REPO, port, log, env, argv=argv)
+    argv = group.join_argv([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                            "wsgi:app"])
+    proc = start_gunicorn(REPO, port, log, _production_env(), argv=argv)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", proc, timeout=90, log=log)
         yield proc, port, group, log
@@ -171,13 +90,13 @@ COMPOSE = _compose_app_limits()
 
 
 @pytest.mark.parametrize("sized_gunicorn,workers", [
-    (COMPOSE, 2),          # the compose file's colour: 1 CPU, 640 MiB -> min(3, 2)
+    (COMPOSE, 2),          # the compose file's colour: 2 CPUs, 640 MiB -> min(5, 2)
     ((1.0, 384), 1),       # the t3.micro colour of the docs: min(3, 1)
     ((0.5, 2048), 3),      # half a CPU still rounds up to one: min(3, 6)
 ], indirect=["sized_gunicorn"], ids=["compose-t3.small", "t3.micro", "half-cpu"])
 def test_workers_follow_the_real_cgroup_limits(sized_gunicorn, workers):
     proc, port, group, log = sized_gunicorn
-    assert COMPOSE == (1.0, 640), "the compose limits moved: work the first case out again"
+    assert COMPOSE == (2.0, 640), "the compose limits moved: work the first case out again"
     started = _workers(proc.pid)
     assert len(started) == workers, tail(log)
     assert {proc.pid, *started} <= group.members()
