@@ -155,10 +155,10 @@ def in_group(stack: dict, name: str, argv: list[str]) -> list[str]:
 
 def start_colour(procs: Procs, stack: dict, colour: str) -> subprocess.Popen:
     argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
+    env = {**stack["env"], "GUNICORN_BIND": f"127.0.0.1:{stack['ports'][colour]}"}
     with open(stack["logs"][colour], "ab") as fh:
         return procs.start(in_group(stack, f"app-{colour}", argv), cwd=ROOT, stdout=fh,
-                           stderr=fh, stdin=subprocess.DEVNULL, env={
-                               **stack["env"], "GUNICORN_BIND": f"127.0.0.1:{stack['ports'][colour]}"})
+                           stderr=fh, stdin=subprocess.DEVNULL, env=env)
 
 
 def write_upstream(live: Path, port: int, colour: str) -> None:

@@ -60,7 +60,7 @@ def test_allowed_commands_run_the_installed_deploy_sh(forced, command, expected)
 
 
 @pytest.mark.parametrize("command", [
-    "", "bash", "sh -c id", f"deploy {TAG}; id", f"deploy {TAG} && id", f"deploy $(id)",
+    "", "bash", "sh -c id", f"deploy {TAG}; id", f"deploy {TAG} && id", "deploy $(id)",
     f"deploy {TAG} | sh", "deploy latest", f"deploy {TAG[:-1]}", f"deploy {TAG}@sha256:short",
     f"deploy {TAG} --rollback", f"deploy {TAG} --token-stdin extra", "rollback now",
     "status --all", "update-edge nginx", "scp -t /opt", f"upload ../{TAG}", "deploy\t" + TAG,

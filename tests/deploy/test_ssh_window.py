@@ -77,7 +77,8 @@ def test_close_revokes_only_the_rules_it_made(window):
     assert f"Name=group-id,Values={SG}" in describe
     assert "!IsEgress && FromPort==`22`" in describe
     assert "starts_with(Description, 'binance-svc-ci')" in describe
-    assert calls[-1] == f"ec2 revoke-security-group-ingress --group-id {SG} --security-group-rule-ids sgr-0ccc"
+    assert calls[-1] == (f"ec2 revoke-security-group-ingress --group-id {SG} "
+                         "--security-group-rule-ids sgr-0ccc")
 
 
 def test_close_with_nothing_open_revokes_nothing(window):

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_support import (REPO, find_tool, free_port, nginx_argv, render_nginx, stop,
-                            wait_for_http)
+from deploy_support import (REPO, find_tool, free_port, nginx_argv, render_nginx, wait_for_http)
 
 pytestmark = pytest.mark.slow
 

@@ -1,14 +1,5 @@
-"""The demo market: Binance-shaped JSON from a seeded generator, no network needed.
-
-Each coin's log price is a sum of random-phase sines with a Brownian (1/f^2) spectrum from
-eight years down to seconds: a continuous function of time, so every interval, every page and
-every restart of the same seed agree, and a candle is computed without generating history.
-A common market factor makes the coins correlate; cross pairs (ETHBTC) are ratios of their legs.
-
-Reached through the same Spot client as Binance: `DemoAdapter` is a requests transport adapter
-mounted on the client's session; `serve()` puts the same market on a loopback HTTP port (used
-by tests that need a separate upstream, with fault injection and request counting).
-"""
+"""The demo market: Binance's endpoints answered from the price model (binance_svc.upstream.
+demo.prices), with request weights, fault injection and counters for the tests."""
 from __future__ import annotations
 
 import json
@@ -17,90 +8,14 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
-import requests
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 
-DAY = 86_400
-INTERVAL_S = {"1s": 1, "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600,
-              "2h": 7200, "4h": 14400, "6h": 21600, "8h": 28800, "12h": 43200, "1d": DAY,
-              "3d": 3 * DAY, "1w": 7 * DAY, "1M": 30 * DAY}
+from .prices import (COINS, CROSSES, DAY, INTERVAL_S, MARKET_DAILY_VOL, NEW_COIN, Coin, _Noise,
+                     _unit_hash)
 
-
-@dataclass(frozen=True)
-class Coin:
-    base: str
-    quote: str
-    price: float          # level the sines oscillate around
-    beta: float           # exposure to the market factor
-    idio: float           # daily volatility of its own part
-    tick: float
-    volume: float         # base volume per day
-    listed: str = "2017-08-17"
-
-
-COINS = {
-    "BTCUSDT": Coin("BTC", "USDT", 92_000, 1.0, 0.012, 0.01, 18_000, "2017-08-17"),
-    "ETHUSDT": Coin("ETH", "USDT", 3_300, 1.25, 0.018, 0.01, 420_000, "2017-08-17"),
-    "BNBUSDT": Coin("BNB", "USDT", 880, 0.9, 0.016, 0.01, 300_000, "2017-11-06"),
-    "SOLUSDT": Coin("SOL", "USDT", 185, 1.45, 0.028, 0.01, 2_500_000, "2020-08-11"),
-    "XRPUSDT": Coin("XRP", "USDT", 2.2, 1.2, 0.03, 0.0001, 180_000_000, "2018-05-04"),
-    "ADAUSDT": Coin("ADA", "USDT", 0.72, 1.3, 0.03, 0.0001, 250_000_000, "2018-04-17"),
-    "DOGEUSDT": Coin("DOGE", "USDT", 0.21, 1.5, 0.04, 0.00001, 1_800_000_000, "2019-07-05"),
-    "TRXUSDT": Coin("TRX", "USDT", 0.29, 0.55, 0.015, 0.00001, 600_000_000, "2018-06-11"),
-    "LINKUSDT": Coin("LINK", "USDT", 19.5, 1.35, 0.03, 0.001, 9_000_000, "2019-01-16"),
-    "AVAXUSDT": Coin("AVAX", "USDT", 31, 1.4, 0.032, 0.001, 5_000_000, "2020-09-22"),
-    "DOTUSDT": Coin("DOT", "USDT", 5.8, 1.3, 0.03, 0.001, 12_000_000, "2020-08-18"),
-    "LTCUSDT": Coin("LTC", "USDT", 98, 1.05, 0.022, 0.01, 700_000, "2017-12-13"),
-}
-CROSSES = {"ETHBTC": ("ETHUSDT", "BTCUSDT", 0.00001), "BNBBTC": ("BNBUSDT", "BTCUSDT", 0.000001),
-           "SOLBTC": ("SOLUSDT", "BTCUSDT", 0.0000001)}
-MARKET_DAILY_VOL = 0.025
 WEIGHTS = {"/api/v3/klines": 2, "/api/v3/exchangeInfo": 20, "/api/v3/ping": 1,
            "/api/v3/time": 1}
-
-
-class _Noise:
-    """A Brownian-like path as a sum of sines: f(t) with Var[f(t+d) - f(t)] ~ vol^2 * d/DAY."""
-
-    FREQS = np.geomspace(1 / (8 * 365 * DAY), 1 / 4.0, 120)
-
-    def __init__(self, seed: int, daily_vol: float):
-        rng = np.random.default_rng(seed)
-        f = self.FREQS
-        raw = f ** -0.5 * rng.uniform(0.6, 1.4, f.size)
-        var_day = np.sum(raw ** 2 * (1 - np.cos(2 * np.pi * f * DAY)))
-        self.amp = raw * daily_vol / math.sqrt(var_day)
-        self.freq = f
-        self.phase_cycles = rng.uniform(0, 1, f.size)
-
-    def __call__(self, t: np.ndarray, min_period: float = 0.0) -> np.ndarray:
-        t = np.asarray(t, dtype="float64")
-        flat = t.reshape(-1)
-        out = np.empty(flat.size)
-        # Components much faster than the sampling only add noise between samples: skip them.
-        keep = self.freq * min_period < 1.0
-        freq, phase, amp = self.freq[keep], self.phase_cycles[keep], self.amp[keep]
-        # Chunks of times keep the (times x components) matrix small.
-        for i in range(0, flat.size, 4096):
-            chunk = flat[i:i + 4096]
-            # Reduce to [0, 1) cycles before sin: sin of arguments ~1e9 rad is many times slower.
-            cycles = np.multiply.outer(chunk, freq) + phase
-            cycles -= np.floor(cycles)
-            out[i:i + 4096] = np.einsum("ij,j->i", np.sin(2 * np.pi * cycles), amp)
-        return out.reshape(t.shape)
-
-
-def _unit_hash(*parts) -> np.ndarray:
-    """Deterministic pseudo-random numbers in [0, 1) from integer arrays (cheap, vectorised)."""
-    x = np.zeros(np.broadcast(*parts).shape, dtype="uint64")
-    for p in parts:
-        x = (x ^ np.asarray(p, dtype="uint64")) * np.uint64(0x9E3779B97F4A7C15)
-        x ^= x >> np.uint64(29)
-    return (x >> np.uint64(11)).astype("float64") / float(1 << 53)
 
 
 @dataclass
@@ -403,130 +318,5 @@ class DemoMarket:
         return 404, {"code": -1000, "msg": "Unknown endpoint."}
 
 
-NEW_COIN = Coin("NEW", "USDT", 1.8, 1.6, 0.05, 0.0001, 40_000_000, "2026-01-01")
-
-
 def _fmt(x: float, decimals: int = 8) -> str:
     return f"{float(x):.{decimals}f}"
-
-
-class DemoAdapter(BaseAdapter):
-    """A requests transport adapter answering from a DemoMarket: no socket, same client code."""
-
-    def __init__(self, market: DemoMarket):
-        super().__init__()
-        self.market = market
-
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        parts = urlsplit(request.url)
-        query = parse_qs(parts.query, keep_blank_values=True)
-        status, headers, body, fault = self.market.handle(request.method, parts.path, query)
-        if fault is not None and fault.kind in ("delay", "reset"):
-            read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
-            if fault.kind == "reset":
-                raise requests.ConnectionError("Connection reset by peer", request=request)
-            if read_timeout is not None and fault.delay >= read_timeout:
-                time.sleep(read_timeout)
-                raise requests.ReadTimeout("Read timed out.", request=request)
-            time.sleep(fault.delay)
-        resp = requests.Response()
-        resp.status_code = status
-        resp.headers = CaseInsensitiveDict(headers)
-        resp._content = body
-        resp.encoding = "utf-8"
-        resp.url = request.url
-        resp.request = request
-        resp.reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "")
-        return resp
-
-    def close(self):
-        pass
-
-
-# -- the same market on a loopback port ------------------------------------------------------
-def make_server(market: DemoMarket, host: str = "127.0.0.1", port: int = 0):
-    """A threaded HTTP server answering Binance's paths from `market`, plus control paths:
-
-    GET  /__demo/stats   request counts per path and weight used
-    POST /__demo/faults  inject a fault (JSON body: Fault's fields)
-    POST /__demo/reset   clear faults and counters
-    """
-    import socket
-    import struct
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):  # quiet: tests read /__demo/stats instead
-            pass
-
-        def _send(self, status, headers, body: bytes):
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self):
-            parts = urlsplit(self.path)
-            if parts.path == "/__demo/stats":
-                with market._lock:
-                    doc = {"requests": dict(market.counters.requests),
-                           "total_weight": market.counters.total_weight,
-                           "weight_used_1m": market.counters.weight_used}
-                return self._send(200, {"Content-Type": "application/json"},
-                                  json.dumps(doc).encode())
-            status, headers, body, fault = market.handle(
-                "GET", parts.path, parse_qs(parts.query, keep_blank_values=True))
-            if fault is not None and fault.kind == "reset":
-                # SO_LINGER 0 makes close() send a TCP RST: a real "connection reset by peer".
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                           struct.pack("ii", 1, 0))
-                self.close_connection = True
-                self.connection.close()
-                return
-            if fault is not None and fault.kind == "delay":
-                time.sleep(fault.delay)
-            self._send(status, headers, body)
-
-        def do_POST(self):
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b"{}"
-            if parts.path == "/__demo/faults":
-                fault = market.inject(**json.loads(raw or b"{}"))
-                return self._send(200, {"Content-Type": "application/json"},
-                                  json.dumps(fault.__dict__).encode())
-            if parts.path == "/__demo/reset":
-                market.clear_faults()
-                with market._lock:
-                    market.counters = Counters()
-                return self._send(200, {"Content-Type": "application/json"}, b"{}")
-            self._send(404, {"Content-Type": "application/json"}, b'{"code":-1000}')
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
-
-
-def main(argv=None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Serve the demo market on a loopback port.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--latency-ms", type=int, default=0)
-    args = parser.parse_args(argv)
-    server = make_server(DemoMarket(args.seed, args.latency_ms), args.host, args.port)
-    print(f"http://{server.server_address[0]}:{server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-
-
-if __name__ == "__main__":
-    main()
