@@ -93,6 +93,7 @@ def test_workflow_runs_the_image_behind_nginx_on_pull_requests():
     assert build["with"]["tags"].startswith("ghcr.io/ci/binance-svc:sha-")
     runs = "\n".join(s.get("run", "") for s in job["steps"])
     assert runs.count('deploy/deploy.sh "$TAG"') == 2 and "live-color\")\" = green" in runs
+    assert "deploy/deploy.sh --update-edge" in runs      # before the smoke test below
     assert "MARKET_SOURCE=demo" in runs
     assert "ReadonlyRootfs" in runs and "id -u)\" = 10001" in runs and "CapDrop" in runs
     assert "deploy/smoke-test.sh http://127.0.0.1:8080" in runs
