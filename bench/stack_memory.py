@@ -44,12 +44,12 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests" / "deploy")]
 from _common import children, free_port, machine_line, wait_http, wait_until  # noqa: E402
-from deploy_support import Cgroup, nginx_argv, render_nginx  # noqa: E402
+from deploy_support import (Cgroup, compose_limits, nginx_argv, production_app_env,  # noqa: E402
+                            render_nginx)
 from load import FORMATS, LUA, Procs, get, urls  # noqa: E402
 
 MIB = 1024          # kB
@@ -59,20 +59,6 @@ DRAIN_SECONDS = 10  # deploy.sh's default, as WARMUP_PATHS
 WARMUP_PATHS = ("/", "/api/v1/symbols?format=json",
                 "/api/v1/analysis/technical/BTCUSDT?format=json")
 ORDER = lambda name: (name == "stack", name == "nginx", name)  # noqa: E731
-
-
-def compose_limits() -> dict[str, tuple[int, float]]:
-    """Memory (MiB) and CPUs of each service in deploy/docker-compose.prod.yml."""
-    doc = yaml.safe_load((ROOT / "deploy" / "docker-compose.prod.yml").read_text())
-    limits = {name: svc["deploy"]["resources"]["limits"] for name, svc in doc["services"].items()}
-    return {name: (int(str(v["memory"]).rstrip("m")), float(v["cpus"]))
-            for name, v in limits.items()}
-
-
-def app_env() -> dict[str, str]:
-    lines = (ROOT / "deploy" / "app.env.example").read_text().splitlines()
-    env = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
-    return {**env, "MARKET_SOURCE": "demo"}
 
 
 def production_workers(cpus: float, memory_mib: int, env: dict[str, str]) -> int:
@@ -251,7 +237,7 @@ def verdicts(sampler: Sampler, limits: dict, nginx_cache: Path) -> None:
     colour = max((per[c][0] for _, _, per in sampler.samples for c in per if c[:4] == "app-"),
                  default=0)
     nginx = max((per["nginx"][0] for _, _, per in sampler.samples if "nginx" in per), default=0)
-    app_mib, ngx_mib = limits["app-blue"][0], limits["nginx"][0]
+    app_mib, ngx_mib = limits["app-blue"][1], limits["nginx"][1]
     print(f"\nworst worker: {worker[0] / MIB:.1f} MiB RSS ({worker[1]}); the limit of its "
           f"container is {app_mib} MiB")
     print(f"one colour (master + workers), peak RSS sum: {colour / MIB:.1f} MiB of {app_mib} "
@@ -315,14 +301,13 @@ def main(argv=None) -> int:
         print("needs nginx and wrk: apt-get install -y nginx wrk", file=sys.stderr)
         return 2
     limits = compose_limits()
-    app_mib, app_cpus = limits["app-blue"]
-    env_prod = app_env()
+    app_cpus, app_mib = limits["app-blue"]
+    env_prod = production_app_env()
     computed = production_workers(app_cpus, app_mib, env_prod)
     groups = {}
     try:   # each container's limits, enforced by the kernel as Docker would
         for name in ("app-blue", "app-green", "nginx"):
-            groups[name] = Cgroup(f"binance-svc-bench-{os.getpid()}-{name}", limits[name][1],
-                                  limits[name][0])
+            groups[name] = Cgroup(f"binance-svc-bench-{os.getpid()}-{name}", *limits[name])
     except OSError as exc:
         print(f"cgroups:  none ({exc}): no limits enforced, workers set by GUNICORN_WORKERS")
         for group in groups.values():
@@ -358,7 +343,7 @@ def main(argv=None) -> int:
         time.sleep(2)                                    # let every worker boot
         print(f"started:  {len(children(stack['blue'].pid))} workers in app-blue"
               + (", each container in a cgroup with the compose limits: " + ", ".join(
-                  f"{n} {limits[n][0]} MiB/{limits[n][1]} CPU" for n in groups) if groups else ""))
+                  f"{n} {limits[n][1]} MiB/{limits[n][0]} CPU" for n in groups) if groups else ""))
         sampler = Sampler({"app-blue": stack["blue"].pid, "nginx": stack["ngx"].pid})
         sampler.start()
         time.sleep(2)
@@ -412,8 +397,8 @@ def main(argv=None) -> int:
                   "container limit meters), MiB:")
             for name, group in groups.items():
                 peak = (group.peak_bytes() or 0) / MIB / MIB
-                print(f"  {name:<10} {peak:7.1f} of {limits[name][0]} "
-                      f"({100 * peak / limits[name][0]:.0f} %), limit reached "
+                print(f"  {name:<10} {peak:7.1f} of {limits[name][1]} "
+                      f"({100 * peak / limits[name][1]:.0f} %), limit reached "
                       f"{group.limit_hits()} times, OOM kills {group.oom_kills()}")
         return 0
     finally:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -320,6 +321,26 @@ def start_nginx(root: Path, upstream_port: int, tls_cert: tuple[Path, Path] | No
     wait_for_http(f"http://127.0.0.1:{port}/health", proc, timeout=30, log=log)
     return Server(f"http://127.0.0.1:{port}", port, proc, log, root,
                   f"https://127.0.0.1:{tls_port}" if tls_port else None)
+
+
+# --- the production settings ------------------------------------------------------------
+
+def compose_limits() -> dict[str, tuple[float, int]]:
+    """(CPUs, memory MiB) of each service of deploy/docker-compose.prod.yml."""
+    services = yaml.safe_load((REPO / "deploy" / "docker-compose.prod.yml").read_text())["services"]
+    out = {}
+    for name, svc in services.items():
+        limits = svc["deploy"]["resources"]["limits"]
+        number, unit = re.fullmatch(r"(\d+)([mg])", str(limits["memory"])).groups()
+        out[name] = (float(limits["cpus"]), int(number) * (1024 if unit == "g" else 1))
+    return out
+
+
+def production_app_env() -> dict[str, str]:
+    """deploy/app.env.example's settings (the host's app.env), on the demo market."""
+    lines = (REPO / "deploy" / "app.env.example").read_text().splitlines()
+    env = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    return {**env, "MARKET_SOURCE": "demo"}
 
 
 # --- cgroups -----------------------------------------------------------------------------

@@ -13,35 +13,15 @@ controllers); skips with the reason where there is none (e.g. an unprivileged co
 from __future__ import annotations
 
 import os
-import re
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
-from deploy_support import REPO, Cgroup, free_port, start_gunicorn, stop, tail, wait_for_http
-
-def _compose_app_limits() -> tuple[float, int]:
-    app = yaml.safe_load((REPO / "deploy" / "docker-compose.prod.yml").read_text())[
-        "services"]["app-blue"]
-    limits = app["deploy"]["resources"]["limits"]
-    number, unit = re.fullmatch(r"(\d+)([mg])", limits["memory"]).groups()
-    return float(limits["cpus"]), int(number) * (1024 if unit == "g" else 1)
-
-
-def _production_env() -> dict[str, str]:
-    env = {}
-    for line in (REPO / "deploy" / "app.env.example").read_text().splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            env[key] = value
-    env["MARKET_SOURCE"] = "demo"
-    env["GUNICORN_WORKERS"] = ""               # no override: sized from the cgroup
-    return env
-
+from deploy_support import (REPO, Cgroup, compose_limits, free_port, production_app_env,
+                            start_gunicorn, stop, tail, wait_for_http)
 
 def _workers(master: int) -> list[int]:
     kids = set()
@@ -66,7 +46,9 @@ def sized_gunicorn(tmp_path, request):
     port, log = free_port(), tmp_path / "gunicorn.log"
     argv = group.join_argv([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
                             "wsgi:app"])
-    proc = start_gunicorn(REPO, port, log, _production_env(), argv=argv)
+    # No GUNICORN_WORKERS: sized from the cgroup.
+    env = {**production_app_env(), "GUNICORN_WORKERS": ""}
+    proc = start_gunicorn(REPO, port, log, env, argv=argv)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", proc, timeout=90, log=log)
         yield proc, port, group, log
@@ -86,7 +68,7 @@ def _get(url: str) -> int:
 
 # (CPUs, MiB) -> workers, worked out by hand from docs/deploy.md "Sizing" with app.env's
 # RESPONSE_CACHE_MB=32: min(2 x ceil(CPUs) + 1, (MiB - 64) // (256 + 32)).
-COMPOSE = _compose_app_limits()
+COMPOSE = compose_limits()["app-blue"]
 
 
 @pytest.mark.parametrize("sized_gunicorn,workers", [
